@@ -1,0 +1,77 @@
+"""Developer sessions. All reuse the current environment (venv_backend="none"): it already has
+torch, and no session should ever reinstall it. Install first: pip install -e '.[dev]'."""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).resolve().parent
+# The interpreter running nox: with venv_backend="none" PATH may not point at its venv.
+PYTHON = sys.executable
+
+
+@nox.session(venv_backend="none")
+def tests(session: nox.Session) -> None:
+    """The scaffold's tests (pass pytest arguments after --)."""
+    session.run(PYTHON, "-m", "pytest", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check on this repository (templates excluded)."""
+    session.run(PYTHON, "-m", "ruff", "check", ".")
+    session.run(PYTHON, "-m", "ruff", "format", "--check", ".")
+
+
+@nox.session(venv_backend="none")
+def demo(session: nox.Session) -> None:
+    """Render a demo project with the defaults, train it to the end, test and predict.
+
+    The project goes to the path given after -- (default: a new temporary folder)."""
+    dest = Path(session.posargs[0]) if session.posargs else Path(tempfile.mkdtemp()) / "demo"
+    session.run(PYTHON, "-m", "torch_scaffold", "new", "demo", "--yes", "--dest", str(dest))
+    session.chdir(dest)
+    env = {"PYTHONPATH": "src"}
+    # Quiet progress bars: nox logs are read as text.
+    for command in ("fit", "test", "predict"):
+        session.run(PYTHON, "-m", "demo.train", command, "--progress-bar", "false", env=env)
+    run_dir = dest / "logs" / "demo" / "version_0"
+    session.log(f"project:     {dest}")
+    session.log(f"metrics:     {run_dir / 'metrics.csv'} (config: {run_dir / 'hparams.yaml'})")
+    session.log(f"checkpoints: {run_dir / 'checkpoints'} (last.pt, best.pt)")
+    session.log(f"predictions: {run_dir / 'predictions.csv'}")
+
+
+@nox.session(venv_backend="none")
+def matrix(session: nox.Session) -> None:
+    """Render every pairwise combination of the catalogue and run each project's own tests."""
+    from torch_scaffold import features, render
+
+    root = Path(tempfile.mkdtemp(prefix="scaffold-matrix-"))
+    for i, answers in enumerate(features.pairwise()):
+        session.log(f"combination {i}: {answers}")
+        project = render.create_project(root / f"p{i}", answers=answers, git=False)
+        session.chdir(project)
+        session.run(
+            PYTHON,
+            "-m",
+            "pytest",
+            "-q",
+            "-x",
+            "-p",
+            "no:cacheprovider",
+            env={"PYTHONPATH": str(project / "src")},
+        )
+    session.chdir(ROOT)
+
+
+@nox.session(venv_backend="none")
+def bench(session: nox.Session) -> None:
+    """Start-up and generation time of the CLI (benchmarks/cli.py)."""
+    session.run(PYTHON, os.fspath(ROOT / "benchmarks" / "cli.py"), *session.posargs)

@@ -1,0 +1,3 @@
+from torch_scaffold.cli import app
+
+app(prog_name="scaffold")

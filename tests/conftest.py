@@ -1,0 +1,111 @@
+"""Shared fixtures: tiny inline copier templates and the real template when it exists."""
+
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from torch_scaffold import render
+
+REPO = Path(__file__).resolve().parent.parent
+CLASSIFIER = REPO / "templates" / "classifier" / "copier.yml"
+
+TINY_COPIER_YML = """\
+_subdirectory: project
+_templates_suffix: .jinja
+project_name:
+  type: str
+package_name:
+  type: str
+dataset:
+  type: str
+  default: synthetic
+github_ci:
+  type: bool
+  default: true
+scaffold_version:
+  type: str
+  when: false
+template:
+  type: str
+  when: false
+"""
+
+# Deliberately unformatted (quotes, import order, spacing): render must format it.
+TINY_INIT = """\
+import sys
+import os
+NAME='{{ project_name }}'
+DATASET = "{{ dataset }}"
+def paths( ):
+    return [os.sep,sys.prefix]
+"""
+
+TINY_PYPROJECT = """\
+[project]
+name = "{{ project_name }}"
+
+[tool.ruff]
+line-length = 88
+
+[tool.ruff.lint]
+select = ["E", "F", "I", "W"]
+"""
+
+TINY_ANSWERS = """\
+_template: {{ template }}
+_scaffold_version: {{ scaffold_version }}
+project_name: {{ project_name }}
+package_name: {{ package_name }}
+dataset: {{ dataset }}
+github_ci: {{ github_ci | lower }}
+"""
+
+
+def write_template(root: Path, name: str = "tiny", files: dict[str, str] | None = None) -> Path:
+    """Write a copier template ``root/name`` and return its directory."""
+    files = {
+        "copier.yml": TINY_COPIER_YML,
+        "project/pyproject.toml.jinja": TINY_PYPROJECT,
+        "project/src/{{ package_name }}/__init__.py.jinja": TINY_INIT,
+        "project/{{ _copier_conf.answers_file }}.jinja": TINY_ANSWERS,
+        "project/{% if github_ci %}ci.yml{% endif %}.jinja": "on: push\n",
+        **(files or {}),
+    }
+    for rel, text in files.items():
+        path = root / name / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return root / name
+
+
+@pytest.fixture
+def templates(tmp_path, monkeypatch) -> Path:
+    """A templates directory holding the tiny template; render uses it instead of the real one."""
+    root = tmp_path / "templates"
+    write_template(root)
+    monkeypatch.setattr(render, "templates_dir", lambda: root)
+    return root
+
+
+@pytest.fixture
+def classifier() -> str:
+    if not CLASSIFIER.is_file():
+        pytest.skip("template not written yet")
+    return "classifier"
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (outside .git) with its bytes."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(root).parts
+    }
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout.strip()

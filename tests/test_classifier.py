@@ -1,0 +1,69 @@
+"""The real `classifier` template: every combination renders lint-clean and deterministically."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import git, tree
+
+from torch_scaffold import __version__, features, render
+
+
+def _id(answers):
+    return "-".join(f"{k}={v}" for k, v in answers.items())
+
+
+@pytest.mark.parametrize("answers", features.pairwise(), ids=_id)
+def test_every_pairwise_combination_renders(classifier, tmp_path, answers):
+    project = render.create_project(
+        tmp_path / "demo", template=classifier, answers=answers, git=False
+    )
+    assert (project / "src" / "demo").is_dir()
+    assert (project / ".github/workflows/ci.yml").is_file() == answers["github_ci"]
+    recorded = render.read_answers(project)
+    assert recorded["_template"] == classifier
+    assert recorded["_scaffold_version"] == __version__
+    assert {k: recorded[k] for k in answers} == answers
+    assert (recorded["project_name"], recorded["package_name"]) == ("demo", "demo")
+
+
+def test_answers_file_has_no_absolute_paths(classifier, tmp_path):
+    project = render.create_project(tmp_path / "demo", template=classifier, answers={}, git=False)
+    text = (project / ".copier-answers.yml").read_text()
+    assert str(tmp_path) not in text
+    assert str(render.templates_dir()) not in text
+
+
+def test_rendering_is_deterministic(classifier, tmp_path):
+    one = render.create_project(tmp_path / "a" / "demo", template=classifier, answers={})
+    two = render.create_project(tmp_path / "b" / "demo", template=classifier, answers={})
+    assert tree(one) == tree(two)
+    assert git(one, "rev-parse", "main^{tree}") == git(two, "rev-parse", "main^{tree}")
+
+
+def test_rerendering_with_recorded_answers_changes_nothing(classifier, tmp_path):
+    project = render.create_project(tmp_path / "demo", template=classifier, answers={}, git=False)
+    recorded = {k: v for k, v in render.read_answers(project).items() if not k.startswith("_")}
+    again = tmp_path / "again"
+    render.render(again, template=classifier, answers=recorded)
+    assert tree(again) == tree(project)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
+@pytest.mark.parametrize("answers", [{}, features.everything()], ids=["default", "everything"])
+def test_generated_project_tests_pass(classifier, tmp_path, answers):
+    project = render.create_project(
+        tmp_path / "demo", template=classifier, answers=answers, git=False
+    )
+    env = {**os.environ, "PYTHONPATH": str(project / "src")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -1,0 +1,224 @@
+import subprocess
+import sys
+
+import pytest
+from conftest import tree
+from typer.testing import CliRunner
+
+from torch_scaffold import __version__, cli, features, render
+from torch_scaffold.features import Feature
+
+runner = CliRunner()
+
+
+def run(*args, app=None, **kwargs):
+    return runner.invoke(app or cli.app, list(args), **kwargs)
+
+
+def test_version():
+    result = run("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"torch-scaffold {__version__}\n"
+
+
+def test_no_args_shows_help():
+    result = run()
+    assert "Usage: scaffold" in result.output
+    assert "new" in result.output and "features" in result.output
+
+
+def test_new_help_lists_the_catalogue_flags():
+    result = run("new", "--help", env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for option in features.options():
+        assert option.flag in result.stdout
+    assert "--no-github-ci" in result.stdout
+    for flag in ("--dest", "--template", "--yes", "--no-git"):
+        assert flag in result.stdout
+
+
+def test_features_table_lists_every_entry():
+    result = run("features")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "KIND", "FLAG", "DEFAULT", "ADDS", "REQUIRES/CONFLICTS"]
+    assert len(lines) == 1 + len(features.CATALOGUE)
+    for entry, line in zip(features.CATALOGUE, lines[1:], strict=True):
+        assert line.startswith(entry.name + " ")
+        assert entry.help in line
+    assert "--data mnist" in result.stdout
+    assert "--github-ci/--no-github-ci  on" in result.stdout
+
+
+def test_new_creates_the_project_and_prints_next_steps(templates, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("new", "my-proj", "--template", "tiny", "--data", "mnist", "--no-github-ci")
+    assert result.exit_code == 0, result.output
+    project = tmp_path / "my-proj"
+    assert result.stdout == (
+        f"Created {project}\n"
+        "Next:\n"
+        "  cd my-proj\n"
+        "  pip install -e .\n"
+        "  python -m my_proj.train\n"
+        "  pytest\n"
+    )
+    answers = render.read_answers(project)
+    assert (answers["dataset"], answers["github_ci"]) == ("mnist", False)
+    assert (project / ".git").is_dir()
+
+
+def test_new_with_dest_and_no_git(templates, tmp_path):
+    dst = tmp_path / "somewhere" / "else"
+    result = run("new", "demo", "--dest", str(dst), "--template", "tiny", "--yes", "--no-git")
+    assert result.exit_code == 0, result.output
+    assert not (dst / ".git").exists()
+    assert render.read_answers(dst)["project_name"] == "demo"
+    assert f"  cd {dst}\n" in result.stdout
+
+
+def test_new_without_tty_uses_defaults(templates, tmp_path):
+    result = run("new", "demo", "--dest", str(tmp_path / "d"), "--template", "tiny")
+    assert result.exit_code == 0, result.output
+    answers = render.read_answers(tmp_path / "d")
+    assert (answers["dataset"], answers["github_ci"]) == ("synthetic", True)
+
+
+def test_new_prompts_for_what_was_not_given(templates, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    dst = tmp_path / "d"
+    result = run("new", "demo", "--dest", str(dst), "--template", "tiny", input="mnsit\nmnist\nn\n")
+    assert result.exit_code == 0, result.output
+    assert "did you mean 'mnist'?" in result.output  # the bad answer is asked again
+    answers = render.read_answers(dst)
+    assert (answers["dataset"], answers["github_ci"]) == ("mnist", False)
+
+
+def test_new_yes_does_not_prompt(templates, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    result = run("new", "demo", "--dest", str(tmp_path / "d"), "--template", "tiny", "-y")
+    assert result.exit_code == 0, result.output
+    assert "dataset (" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("1abc", "'1abc' cannot become a Python package name"),
+        ("class", "'class' is a Python keyword and cannot be a package name"),
+        ("os", "package name 'os' would shadow the module of the same name"),
+        ("torch", "package name 'torch' would shadow the module of the same name"),
+        ("test", "package name 'test' would shadow the module of the same name"),
+        ("my proj", "'my proj' cannot become a Python package name"),
+        ("a.b", "'a.b' cannot become a Python package name"),
+    ],
+)
+def test_bad_names(templates, tmp_path, monkeypatch, name, message):
+    monkeypatch.chdir(tmp_path)
+    result = run("new", name, "--template", "tiny", "-y")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: {message}")
+    assert result.stderr.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["templates"]
+
+
+def test_destination_exists(templates, tmp_path):
+    dst = tmp_path / "demo"
+    dst.mkdir()
+    (dst / "keep.txt").write_text("mine")
+    result = run("new", "demo", "--dest", str(dst), "--template", "tiny", "-y")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {dst} already exists and is not empty; choose another --dest or remove it\n"
+    )
+    assert tree(dst) == {"keep.txt": b"mine"}
+
+
+def test_unknown_template(templates, tmp_path):
+    result = run("new", "demo", "--dest", str(tmp_path / "d"), "--template", "nope")
+    assert result.exit_code == 2
+    assert result.stderr == "error: unknown template 'nope'; choose from: tiny\n"
+    assert not (tmp_path / "d").exists()
+
+
+def test_unknown_data(templates, tmp_path):
+    result = run(
+        "new", "demo", "--dest", str(tmp_path / "d"), "--template", "tiny", "--data", "mnst"
+    )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: unknown --data value 'mnst'; did you mean 'mnist'? "
+        "choose from: synthetic, mnist, cifar10, folder\n"
+    )
+    assert not (tmp_path / "d").exists()
+
+
+def test_conflicting_flags_with_a_tiny_catalogue(templates, tmp_path, monkeypatch):
+    tiny = (
+        Feature("synthetic", "data", "fake data", default=True),
+        Feature("mnist", "data", "digits"),
+        Feature("github-ci", "feature", "CI", default=True, conflicts=("mnist",)),
+    )
+    monkeypatch.setattr(features, "CATALOGUE", tiny)
+    app = cli.make_app()
+    dst = tmp_path / "d"
+    result = run(
+        "new", "demo", "--dest", str(dst), "--template", "tiny", "--data", "mnist", app=app
+    )
+    assert result.exit_code == 2
+    assert result.stderr == "error: --github-ci conflicts with --data mnist; choose one of them\n"
+    assert not dst.exists()
+    ok = run(
+        "new",
+        "demo",
+        "--dest",
+        str(dst),
+        "--data",
+        "mnist",
+        "--no-github-ci",
+        "--template",
+        "tiny",
+        app=app,
+    )
+    assert ok.exit_code == 0, ok.output
+
+
+def test_ctrl_c_half_way_removes_the_partial_project(templates, tmp_path, monkeypatch):
+    def interrupted(dst, template):
+        assert any(dst.rglob("*.py"))  # files were written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(render, "_format", interrupted)
+    result = run("new", "demo", "--dest", str(tmp_path / "d"), "--template", "tiny", "-y")
+    assert result.exit_code == 130
+    assert result.stderr == "error: interrupted; nothing was written\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["templates"]
+
+
+def test_help_imports_neither_copier_nor_torch():
+    code = (
+        "import sys\n"
+        "from torch_scaffold.cli import app\n"
+        "try:\n"
+        "    app(['--help'], prog_name='scaffold')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "try:\n"
+        "    app(['new', '--help'], prog_name='scaffold')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in ('copier', 'torch', 'yaml') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_python_dash_m_works():
+    out = subprocess.run(
+        [sys.executable, "-m", "torch_scaffold", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout == f"torch-scaffold {__version__}\n"

@@ -1,0 +1,160 @@
+import pytest
+
+from torch_scaffold import features
+from torch_scaffold.errors import ConflictingFeatures, UnknownFeature
+from torch_scaffold.features import Feature, Kind
+
+
+def test_defaults():
+    assert features.defaults() == {"dataset": "synthetic", "github_ci": True}
+
+
+def test_options_are_derived_from_the_catalogue():
+    flags = [(o.flag, o.answer, o.type) for o in features.options()]
+    assert flags == [("--data", "dataset", "choice"), ("--github-ci", "github_ci", "bool")]
+    assert features.options()[0].choices == ("synthetic", "mnist", "cifar10", "folder")
+
+
+def test_every_catalogue_entry_has_a_known_kind_and_unique_name():
+    names = [f.name for f in features.CATALOGUE]
+    assert len(names) == len(set(names))
+    assert all(f.kind in features.KINDS for f in features.CATALOGUE)
+    assert all(f.help and f.name == f.name.lower() for f in features.CATALOGUE)
+
+
+def test_resolve_fills_defaults_and_keeps_choices():
+    assert features.resolve({"dataset": "mnist"}) == {"dataset": "mnist", "github_ci": True}
+    assert features.resolve({"github_ci": False, "dataset": None}) == {
+        "dataset": "synthetic",
+        "github_ci": False,
+    }
+
+
+def test_resolve_unknown_key_suggests_the_closest():
+    with pytest.raises(UnknownFeature) as info:
+        features.resolve({"datset": "mnist"})
+    assert str(info.value) == (
+        "unknown feature 'datset'; did you mean 'dataset'? choose from: dataset, github_ci"
+    )
+
+
+def test_resolve_unknown_value_suggests_the_closest():
+    with pytest.raises(UnknownFeature) as info:
+        features.resolve({"dataset": "mnsit"})
+    assert str(info.value) == (
+        "unknown --data value 'mnsit'; did you mean 'mnist'? "
+        "choose from: synthetic, mnist, cifar10, folder"
+    )
+
+
+def test_resolve_rejects_a_non_bool_for_a_bool_feature():
+    with pytest.raises(UnknownFeature, match="github_ci must be true or false"):
+        features.resolve({"github_ci": "yes"})
+
+
+# A tiny catalogue with every kind of entry the next issues add: a multi-select group, a
+# valued feature and requires/conflicts rules, including one on a single value.
+KINDS = {
+    **features.KINDS,
+    "logger": Kind("logger", "group", "logger", flag="logger", answer="loggers", multi=True),
+}
+TINY = (
+    Feature("synthetic", "data", "fake data", default=True),
+    Feature("folder", "data", "your images"),
+    Feature("csv", "logger", "CSV logs", default=True),
+    Feature("wandb", "logger", "W&B", conflicts=("offline",)),
+    Feature("amp", "feature", "mixed precision", default="none", choices=("none", "bf16", "fp16")),
+    Feature("offline", "feature", "no network"),
+    Feature("tpu", "feature", "TPU", conflicts=("amp=fp16",), requires=("synthetic",)),
+)
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    monkeypatch.setattr(features, "KINDS", KINDS)
+    monkeypatch.setattr(features, "CATALOGUE", TINY)
+    return TINY
+
+
+def test_tiny_catalogue_defaults_and_multi(tiny):
+    assert features.defaults() == {
+        "dataset": "synthetic",
+        "loggers": ["csv"],
+        "amp": "none",
+        "offline": False,
+        "tpu": False,
+    }
+    # Comma-separated or a list; canonical catalogue order; "none" clears.
+    assert features.resolve({"loggers": "wandb, csv"})["loggers"] == ["csv", "wandb"]
+    assert features.resolve({"loggers": ["wandb"]})["loggers"] == ["wandb"]
+    assert features.resolve({"loggers": "none"})["loggers"] == []
+
+
+def test_tiny_catalogue_unknown_multi_value(tiny):
+    with pytest.raises(UnknownFeature) as info:
+        features.resolve({"loggers": "csv,wandbb"})
+    assert str(info.value) == (
+        "unknown --logger value 'wandbb'; did you mean 'wandb'? choose from: csv, wandb"
+    )
+
+
+def test_tiny_catalogue_valued_feature(tiny):
+    assert features.resolve({"amp": "bf16"})["amp"] == "bf16"
+    with pytest.raises(UnknownFeature, match=r"unknown --amp value 'fp-16'; did you mean 'fp16'\?"):
+        features.resolve({"amp": "fp-16"})
+
+
+def test_conflicts(tiny):
+    with pytest.raises(ConflictingFeatures) as info:
+        features.resolve({"loggers": "wandb", "offline": True})
+    assert str(info.value) == "--logger wandb conflicts with --offline; choose one of them"
+
+
+def test_conflict_with_one_value(tiny):
+    features.resolve({"tpu": True, "amp": "bf16"})
+    with pytest.raises(ConflictingFeatures) as info:
+        features.resolve({"tpu": True, "amp": "fp16"})
+    assert str(info.value) == "--tpu conflicts with --amp fp16; choose one of them"
+
+
+def test_requires(tiny):
+    with pytest.raises(ConflictingFeatures) as info:
+        features.resolve({"tpu": True, "dataset": "folder"})
+    assert str(info.value) == "--tpu requires --data synthetic; add it or drop --tpu"
+
+
+def test_combinations_are_all_valid_and_skip_conflicts(tiny):
+    combos = list(features.combinations())
+    # 2 datasets x 4 logger sets x 3 amp x 2 offline x 2 tpu = 96, minus the invalid ones.
+    invalid = [
+        c
+        for c in combos
+        if ("wandb" in c["loggers"] and c["offline"])
+        or (c["tpu"] and (c["amp"] == "fp16" or c["dataset"] != "synthetic"))
+    ]
+    assert invalid == []
+    # wandb & offline: 24 invalid; tpu with fp16 or folder: 32; both at once: 8.
+    assert len(combos) == 96 - (24 + 32 - 8)
+    assert len({repr(c) for c in combos}) == len(combos)
+
+
+def test_pairwise_covers_every_valid_pair_with_fewer_combos(tiny):
+    combos = list(features.combinations())
+    chosen = features.pairwise()
+    assert len(chosen) < len(combos) / 4
+    assert all(c in combos for c in chosen)
+    opts = features.options()
+
+    def pairs(c):
+        factors = features._factors(c, opts)
+        return {(a, b) for i, a in enumerate(factors) for b in factors[i + 1 :]}
+
+    needed = set().union(*(pairs(c) for c in combos))
+    assert needed <= set().union(*(pairs(c) for c in chosen))
+    assert features.pairwise() == chosen  # deterministic
+
+
+def test_pairwise_of_the_real_catalogue_covers_every_value():
+    chosen = features.pairwise()
+    assert {c["dataset"] for c in chosen} == {"synthetic", "mnist", "cifar10", "folder"}
+    assert {c["github_ci"] for c in chosen} == {True, False}
