@@ -10,6 +10,13 @@ from conftest import git, tree
 
 from torch_scaffold import __version__, features, render
 
+LOGGER_CLASSES = {
+    "csv": "CSVLogger",
+    "tensorboard": "TensorBoardLogger",
+    "wandb": "WandbLogger",
+    "mlflow": "MLflowLogger",
+}
+
 
 def _id(answers):
     return "-".join(f"{k}={v}" for k, v in answers.items())
@@ -22,6 +29,17 @@ def test_every_pairwise_combination_renders(classifier, tmp_path, answers):
     )
     assert (project / "src" / "demo").is_dir()
     assert (project / ".github/workflows/ci.yml").is_file() == answers["github_ci"]
+    package = project / "src" / "demo"
+    assert (package / "checkpoint.py").is_file() == answers["checkpoint"]
+    assert (package / "early_stopping.py").is_file() == answers["early_stopping"]
+    assert (package / "loggers.py").is_file() == bool(answers["loggers"])
+    assert (project / "tests" / "test_amp.py").is_file() == (answers["amp"] != "none")
+    train = (package / "train.py").read_text()
+    assert ("torch.compile(" in train) == answers["compile"]
+    assert ("GradScaler" in train) == (answers["amp"] != "none")
+    loggers = (package / "loggers.py").read_text() if answers["loggers"] else ""
+    for logger, name in LOGGER_CLASSES.items():
+        assert (f"class {name}:" in loggers) == (logger in answers["loggers"])
     recorded = render.read_answers(project)
     assert recorded["_template"] == classifier
     assert recorded["_scaffold_version"] == __version__
@@ -52,7 +70,11 @@ def test_rerendering_with_recorded_answers_changes_nothing(classifier, tmp_path)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
-@pytest.mark.parametrize("answers", [{}, features.everything()], ids=["default", "everything"])
+@pytest.mark.parametrize(
+    "answers",
+    [{}, features.everything(), *features.pairwise()],
+    ids=["default", "everything", *map(_id, features.pairwise())],
+)
 def test_generated_project_tests_pass(classifier, tmp_path, answers):
     project = render.create_project(
         tmp_path / "demo", template=classifier, answers=answers, git=False

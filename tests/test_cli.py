@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 
@@ -47,7 +48,9 @@ def test_features_table_lists_every_entry():
         assert line.startswith(entry.name + " ")
         assert entry.help in line
     assert "--data mnist" in result.stdout
-    assert "--github-ci/--no-github-ci  on" in result.stdout
+    assert re.search(r"^github-ci +feature +--github-ci/--no-github-ci +on ", result.stdout, re.M)
+    assert re.search(r"^amp +feature +--amp none\|bf16\|fp16 +none ", result.stdout, re.M)
+    assert re.search(r"^tensorboard +logger +--logger tensorboard ", result.stdout, re.M)
 
 
 def test_new_creates_the_project_and_prints_next_steps(templates, tmp_path, monkeypatch):
@@ -84,14 +87,25 @@ def test_new_without_tty_uses_defaults(templates, tmp_path):
     assert (answers["dataset"], answers["github_ci"]) == ("synthetic", True)
 
 
-def test_new_prompts_for_what_was_not_given(templates, tmp_path, monkeypatch):
+def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     dst = tmp_path / "d"
-    result = run("new", "demo", "--dest", str(dst), "--template", "tiny", input="mnsit\nmnist\nn\n")
+    # data (a typo, asked again), amp, checkpoint, compile, early-stopping, logger, github-ci
+    answers = "mnsit\nmnist\nbf16\n\nn\ny\ncsv,tensorboard\nn\n"
+    result = run("new", "demo", "--dest", str(dst), "--no-git", input=answers)
     assert result.exit_code == 0, result.output
     assert "did you mean 'mnist'?" in result.output  # the bad answer is asked again
-    answers = render.read_answers(dst)
-    assert (answers["dataset"], answers["github_ci"]) == ("mnist", False)
+    assert "amp (none | bf16 | fp16) [none]:" in result.output
+    recorded = render.read_answers(dst)
+    assert {k: recorded[k] for k in features.defaults()} == {
+        "dataset": "mnist",
+        "amp": "bf16",
+        "checkpoint": True,
+        "compile": False,
+        "early_stopping": True,
+        "loggers": ["csv", "tensorboard"],
+        "github_ci": False,
+    }
 
 
 def test_new_yes_does_not_prompt(templates, tmp_path, monkeypatch):

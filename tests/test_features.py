@@ -4,14 +4,32 @@ from torch_scaffold import features
 from torch_scaffold.errors import ConflictingFeatures, UnknownFeature
 from torch_scaffold.features import Feature, Kind
 
+DEFAULTS = {
+    "dataset": "synthetic",
+    "amp": "none",
+    "checkpoint": True,
+    "compile": False,
+    "early_stopping": False,
+    "loggers": ["csv"],
+    "github_ci": True,
+}
+
 
 def test_defaults():
-    assert features.defaults() == {"dataset": "synthetic", "github_ci": True}
+    assert features.defaults() == DEFAULTS
 
 
 def test_options_are_derived_from_the_catalogue():
     flags = [(o.flag, o.answer, o.type) for o in features.options()]
-    assert flags == [("--data", "dataset", "choice"), ("--github-ci", "github_ci", "bool")]
+    assert flags == [
+        ("--data", "dataset", "choice"),
+        ("--amp", "amp", "choice"),
+        ("--checkpoint", "checkpoint", "bool"),
+        ("--compile", "compile", "bool"),
+        ("--early-stopping", "early_stopping", "bool"),
+        ("--logger", "loggers", "multi"),
+        ("--github-ci", "github_ci", "bool"),
+    ]
     assert features.options()[0].choices == ("synthetic", "mnist", "cifar10", "folder")
 
 
@@ -23,18 +41,21 @@ def test_every_catalogue_entry_has_a_known_kind_and_unique_name():
 
 
 def test_resolve_fills_defaults_and_keeps_choices():
-    assert features.resolve({"dataset": "mnist"}) == {"dataset": "mnist", "github_ci": True}
+    assert features.resolve({"dataset": "mnist"}) == {**DEFAULTS, "dataset": "mnist"}
     assert features.resolve({"github_ci": False, "dataset": None}) == {
-        "dataset": "synthetic",
+        **DEFAULTS,
         "github_ci": False,
     }
+    assert features.resolve({"loggers": "tensorboard,csv"})["loggers"] == ["csv", "tensorboard"]
+    assert features.resolve({"loggers": "none"})["loggers"] == []
 
 
 def test_resolve_unknown_key_suggests_the_closest():
     with pytest.raises(UnknownFeature) as info:
         features.resolve({"datset": "mnist"})
     assert str(info.value) == (
-        "unknown feature 'datset'; did you mean 'dataset'? choose from: dataset, github_ci"
+        "unknown feature 'datset'; did you mean 'dataset'? choose from: "
+        "dataset, amp, checkpoint, compile, early_stopping, loggers, github_ci"
     )
 
 

@@ -57,6 +57,8 @@ def _option_annotation(option: features.Option) -> object:
 def _prompt(option: features.Option) -> object:
     """Ask for one option until the answer is valid."""
     title = features.KINDS[option.kind].title
+    if features.KINDS[option.kind].style == "each":  # one entry: name it, e.g. "amp"
+        title = option.entries[0].name
     if option.type == "bool":
         return typer.confirm(f"{option.entries[0].name}: {option.help}?", default=option.default)
     if option.type == "multi":

@@ -58,6 +58,8 @@ class Kind:
 KINDS: dict[str, Kind] = {
     "data": Kind("data", "group", "dataset", flag="data", answer="dataset"),
     "feature": Kind("feature", "each", "feature"),
+    "callback": Kind("callback", "each", "callback"),
+    "logger": Kind("logger", "group", "logger", flag="logger", answer="loggers", multi=True),
 }
 
 CATALOGUE: tuple[Feature, ...] = (
@@ -70,6 +72,29 @@ CATALOGUE: tuple[Feature, ...] = (
     Feature("mnist", "data", "MNIST digits via torchvision (downloads ~12 MB)"),
     Feature("cifar10", "data", "CIFAR-10 via torchvision (downloads ~170 MB)"),
     Feature("folder", "data", "your own images in an ImageFolder layout (root/<class>/*.png)"),
+    Feature(
+        "amp",
+        "feature",
+        "mixed precision: torch.amp autocast (bf16), plus a GradScaler for fp16",
+        default="none",
+        choices=("none", "bf16", "fp16"),
+    ),
+    Feature(
+        "checkpoint",
+        "feature",
+        "checkpoints: last.pt + top-k by a monitored metric, exact mid-epoch resume",
+        default=True,
+    ),
+    Feature("compile", "feature", "torch.compile the model (pays off on long GPU runs)"),
+    Feature(
+        "early-stopping",
+        "callback",
+        "EarlyStopping with Lightning's semantics (patience, min_delta, thresholds)",
+    ),
+    Feature("csv", "logger", "CSV logger: logs/<name>/version_N/metrics.csv", default=True),
+    Feature("tensorboard", "logger", "TensorBoard event files via torch.utils.tensorboard"),
+    Feature("wandb", "logger", "Weights & Biases (imported lazily; pip install wandb)"),
+    Feature("mlflow", "logger", "MLflow tracking (imported lazily; pip install mlflow)"),
     Feature(
         "github-ci",
         "feature",
