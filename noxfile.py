@@ -50,12 +50,26 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def matrix(session: nox.Session) -> None:
-    """Render every pairwise combination of the catalogue and run each project's own tests."""
-    from torch_scaffold import features, render
+    """Render combinations of the catalogue and run each project's own tests.
 
+    Pairwise by default (every pair of option values at least once); `-- full` for the full
+    product, which on 2 cores takes hours. Combinations the catalogue forbids are checked to be
+    refused."""
+    from torch_scaffold import features, render
+    from torch_scaffold.errors import ConflictingFeatures
+
+    full = "full" in session.posargs
+    combos = list(features.combinations()) if full else features.pairwise()
+    refused = 0
+    if full:
+        for selection in features.all_selections():
+            try:
+                features.resolve(selection)
+            except ConflictingFeatures:
+                refused += 1
     root = Path(tempfile.mkdtemp(prefix="scaffold-matrix-"))
-    for i, answers in enumerate(features.pairwise()):
-        session.log(f"combination {i}: {answers}")
+    for i, answers in enumerate(combos):
+        session.log(f"combination {i + 1}/{len(combos)}: {answers}")
         project = render.create_project(root / f"p{i}", answers=answers, git=False)
         session.chdir(project)
         session.run(
@@ -69,6 +83,7 @@ def matrix(session: nox.Session) -> None:
             env={"PYTHONPATH": str(project / "src")},
         )
     session.chdir(ROOT)
+    session.log(f"{len(combos)} combinations passed; {refused} forbidden ones refused")
 
 
 @nox.session(venv_backend="none")

@@ -307,11 +307,16 @@ def _domain(option: Option) -> list[object]:
     return list(option.choices)
 
 
-def combinations(catalogue: tuple[Feature, ...] | None = None) -> Iterator[dict[str, object]]:
-    """Every valid combination of the catalogue, as answers (the full test matrix)."""
+def all_selections(catalogue: tuple[Feature, ...] | None = None) -> Iterator[dict[str, object]]:
+    """Every combination of option values, valid or not (the full product)."""
     opts = options(catalogue)
     for values in itertools.product(*(_domain(o) for o in opts)):
-        selection = {o.answer: v for o, v in zip(opts, values, strict=True)}
+        yield {o.answer: v for o, v in zip(opts, values, strict=True)}
+
+
+def combinations(catalogue: tuple[Feature, ...] | None = None) -> Iterator[dict[str, object]]:
+    """Every valid combination of the catalogue, as answers (the full test matrix)."""
+    for selection in all_selections(catalogue):
         try:
             yield resolve(selection, catalogue=catalogue)
         except ConflictingFeatures:
