@@ -261,7 +261,70 @@ def make_app() -> typer.Typer:
         """List every feature of the catalogue and the flag that selects it."""
         typer.echo(features_table(options))
 
+    kinds = ", ".join(dict.fromkeys(f.kind for f in features.CATALOGUE))
+
+    @app.command("add", no_args_is_help=True)
+    def add(
+        kind: Annotated[str, typer.Argument(help=f"one of: {kinds}")],
+        name: Annotated[str, typer.Argument(help="a name from 'scaffold features' (amp=fp16)")],
+        project: ProjectOption = Path("."),
+        dry_run: DryRunOption = False,
+    ) -> None:
+        """Add a feature to a generated project by a 3-way merge that keeps your edits."""
+        _merge("add", project, dry_run, kind=kind, name=name)
+
+    @app.command("remove", no_args_is_help=True)
+    def remove(
+        kind: Annotated[str, typer.Argument(help=f"one of: {kinds}")],
+        name: Annotated[str, typer.Argument(help="a name from 'scaffold features'")],
+        project: ProjectOption = Path("."),
+        dry_run: DryRunOption = False,
+    ) -> None:
+        """Remove a feature from a generated project by the same merge."""
+        _merge("remove", project, dry_run, kind=kind, name=name)
+
+    @app.command("update")
+    def update(project: ProjectOption = Path("."), dry_run: DryRunOption = False) -> None:
+        """Bring a generated project to this version's template, keeping your edits."""
+        _merge("update", project, dry_run)
+
     return app
+
+
+ProjectOption = Annotated[
+    Path, typer.Option("--project", help="the generated project (default: this folder)")
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="print the diff that would be applied; change nothing")
+]
+
+
+def _merge(action: str, project: Path, dry_run: bool, **change: str) -> None:
+    """Run add / remove / update and report: the changed files, or the conflicts (exit 3)."""
+    from torch_scaffold import merge
+
+    run = {
+        "add": merge.add_feature,
+        "remove": merge.remove_feature,
+        "update": merge.update_project,
+    }[action]
+    try:
+        result = run(project, dry_run=dry_run, **change)
+    except ScaffoldError as error:
+        raise _fail(str(error), error.exit_code) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted", INTERRUPTED_EXIT_CODE) from None
+    if dry_run:
+        typer.echo(result.diff, nl=False)
+        if result.conflicts:
+            typer.echo(f"would conflict in: {', '.join(result.conflicts)}", err=True)
+        return
+    typer.echo(f"merged into {project}, left uncommitted for review:")
+    for path in result.changed:
+        typer.echo(f"  {path}")
+    typer.echo(
+        "review with 'git diff --cached', keep with 'git commit', undo with 'git merge --abort'"
+    )
 
 
 app = make_app()

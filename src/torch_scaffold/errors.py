@@ -37,3 +37,21 @@ class GitError(ScaffoldError):
 
 class TemplateError(ScaffoldError):
     """The template rendered files that are not lint-clean (a bug in torch-scaffold)."""
+
+
+class NotAProject(ScaffoldError):
+    """The folder is not a generated project, or its answers file is missing or corrupted."""
+
+
+class FeaturePresent(ScaffoldError):
+    """``add`` of a feature the project already has, or ``remove`` of one it lacks."""
+
+
+class NothingToDo(ScaffoldError):
+    """The new rendering equals the last one: the project is already there."""
+
+
+class MergeConflict(ScaffoldError):
+    """The merge left conflict markers for the user to resolve (not a failure of the tool)."""
+
+    exit_code = 3

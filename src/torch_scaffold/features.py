@@ -24,7 +24,7 @@ import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from torch_scaffold.errors import ConflictingFeatures, UnknownFeature
+from torch_scaffold.errors import ConflictingFeatures, FeaturePresent, UnknownFeature
 
 # Values of a valued entry that mean "off" (the entry is not active).
 OFF_VALUES = ("none",)
@@ -354,3 +354,51 @@ def pairwise(catalogue: tuple[Feature, ...] | None = None) -> list[dict[str, obj
         chosen.append(combos[best])
         uncovered -= pair_sets[best]
     return chosen
+
+
+def change(
+    answers: Mapping[str, object],
+    kind: str,
+    name: str,
+    *,
+    on: bool,
+    catalogue: tuple[Feature, ...] | None = None,
+) -> dict[str, object]:
+    """``answers`` with entry ``name`` of ``kind`` switched on or off, checked by ``resolve``.
+
+    ``name`` may carry a value for valued entries (``amp=fp16``; plain ``amp`` picks the first
+    value that is not off). Raises ``UnknownFeature`` (with the closest match) for an unknown
+    kind or name and ``FeaturePresent`` when the project already is as asked.
+    """
+    catalogue = _catalogue(catalogue)
+    kinds = list(dict.fromkeys(f.kind for f in catalogue))
+    if kind not in kinds:
+        raise _unknown("kind", kind, kinds)
+    base, _, value = name.partition("=")
+    names = [f.name for f in catalogue if f.kind == kind]
+    if base not in names:
+        raise _unknown(f"{kind}", base, names)
+    option = next(o for o in options(catalogue) if any(e.name == base for e in o.entries))
+    current = answers[option.answer]
+    new = dict(answers)
+    verb, state = ("add", "already has") if on else ("remove", "does not have")
+    if option.type == "bool":
+        present = bool(current)
+        new[option.answer] = on
+    elif option.type == "multi":
+        present = base in current  # type: ignore[operator]
+        chosen = set(current) | {base} if on else set(current) - {base}  # type: ignore[arg-type]
+        new[option.answer] = [c for c in option.choices if c in chosen]
+    elif KINDS[option.kind].style == "each":  # a valued entry such as amp
+        value = value or next(c for c in option.choices if c not in OFF_VALUES)
+        present = current == value if on else current not in OFF_VALUES
+        new[option.answer] = value if on else option.default
+    else:  # one choice of a group, such as the dataset
+        present = current == base
+        new[option.answer] = base if on else option.default
+        if not on and base == option.default:
+            raise FeaturePresent(f"{base} is the default {kind}: add another one instead")
+    if present == on:
+        shown = f"{base}={value}" if value and on else base
+        raise FeaturePresent(f"cannot {verb} {kind} {shown}: the project {state} it")
+    return resolve(new, catalogue=catalogue)

@@ -165,25 +165,39 @@ def _git_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in drop}
 
 
-def _git(cwd: Path, *args: str, config: list[str] | tuple[str, ...] = ()) -> str:
+def git(
+    cwd: Path,
+    *args: str,
+    config: list[str] | tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    ok_codes: tuple[int, ...] = (0,),
+) -> subprocess.CompletedProcess[str]:
+    """Run git in ``cwd``; a return code outside ``ok_codes`` raises ``GitError``."""
     try:
         result = subprocess.run(
             ["git", *config, *args],
             cwd=cwd,
-            env=_git_env(),
+            env={**_git_env(), **(env or {})},
             capture_output=True,
             text=True,
             check=False,
         )
     except FileNotFoundError:
         raise GitError(NO_GIT) from None
-    if result.returncode != 0:
+    if result.returncode not in ok_codes:
         detail = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
-        raise GitError(f"'git {args[0]}' failed: {detail}; or pass --no-git")
-    return result.stdout.strip()
+        raise GitError(f"'git {args[0]}' failed: {detail}")
+    return result
 
 
-def _identity(cwd: Path) -> list[str]:
+def _git(cwd: Path, *args: str, config: list[str] | tuple[str, ...] = ()) -> str:
+    try:
+        return git(cwd, *args, config=config).stdout.strip()
+    except GitError as error:
+        raise GitError(f"{error}; or pass --no-git") from None
+
+
+def git_identity(cwd: Path) -> list[str]:
     """``-c`` options that supply a committer identity only where the user has none."""
     options: list[str] = []
     for key, env, fallback in (
@@ -205,7 +219,7 @@ def _git_setup(root: Path, *, name: str, template: str) -> None:
     _git(root, "add", "--all")
     message = f"Generate {name} with torch-scaffold {__version__} (template {template})"
     # Not signed and no hooks: this commit is the pristine rendering, made non-interactively.
-    config = [*_identity(root), "-c", "commit.gpgsign=false"]
+    config = [*git_identity(root), "-c", "commit.gpgsign=false"]
     _git(root, "commit", "--quiet", "--no-verify", "--message", message, config=config)
     # The pristine-template vendor branch that `add`/`update` merge from.
     _git(root, "branch", TEMPLATE_BRANCH)

@@ -1,0 +1,347 @@
+"""scaffold add / remove / update on hand-edited projects (the real classifier template)."""
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import git, tree
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from torch_scaffold import cli, merge, render
+from torch_scaffold.errors import (
+    FeaturePresent,
+    MergeConflict,
+    NotAProject,
+    NothingToDo,
+    UnknownFeature,
+)
+
+runner = CliRunner()
+
+# Hand edits away from where any feature acts: inside seed_everything, and a new function at
+# the end of model.py.
+TRAIN_EDIT = ("    random.seed(seed)\n", "    random.seed(seed)\n    # hand edit: keep me\n")
+MODEL_EDIT = (
+    "\n\ndef count_parameters(model):\n    return sum(p.numel() for p in model.parameters())\n"
+)
+
+# Every change `add` can make to a default project, and the answer it leaves.
+ADDABLE = [
+    ("data", "mnist", "dataset", "mnist"),
+    ("data", "cifar10", "dataset", "cifar10"),
+    ("data", "folder", "dataset", "folder"),
+    ("feature", "amp", "amp", "bf16"),
+    ("feature", "amp=fp16", "amp", "fp16"),
+    ("feature", "compile", "compile", True),
+    ("callback", "early-stopping", "early_stopping", True),
+    ("logger", "tensorboard", "loggers", ["csv", "tensorboard"]),
+    ("logger", "wandb", "loggers", ["csv", "wandb"]),
+    ("logger", "mlflow", "loggers", ["csv", "mlflow"]),
+]
+# And what `remove` can take away from it.
+REMOVABLE = [
+    ("feature", "checkpoint", "checkpoint", False),
+    ("feature", "github-ci", "github_ci", False),
+    ("logger", "csv", "loggers", []),
+]
+
+
+def new_project(path: Path, **answers) -> Path:
+    return render.create_project(path, answers=answers)
+
+
+def hand_edit(project: Path) -> None:
+    train, model = project / "src/demo/train.py", project / "src/demo/model.py"
+    train.write_text(train.read_text().replace(*TRAIN_EDIT, 1))
+    model.write_text(model.read_text() + MODEL_EDIT)
+    git(project, "commit", "-qam", "hand edits")
+
+
+def assert_edits_kept(project: Path) -> None:
+    assert TRAIN_EDIT[1] in (project / "src/demo/train.py").read_text()
+    assert (project / "src/demo/model.py").read_text().endswith(MODEL_EDIT)
+
+
+def assert_lint_clean(project: Path) -> None:
+    for args in (("check", "."), ("format", "--check", ".")):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *args, "--no-cache"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def state(project: Path) -> tuple:
+    """Everything a refused or dry-run command must leave alone."""
+    refs = git(project, "for-each-ref", "--format=%(refname) %(objectname)")
+    return tree(project), git(project, "status", "--porcelain"), refs
+
+
+def run_project_tests(project: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(project / "src")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+@pytest.fixture
+def edited(classifier, tmp_path) -> tuple[Path, dict]:
+    """A default project with committed hand edits, and its tree at that point."""
+    project = new_project(tmp_path / "demo")
+    hand_edit(project)
+    return project, tree(project)
+
+
+@pytest.mark.parametrize(("kind", "name", "key", "value"), ADDABLE, ids=lambda v: str(v))
+def test_add_keeps_the_edits_and_remove_restores_them(edited, kind, name, key, value):
+    project, original = edited
+    result = merge.add_feature(project, kind=kind, name=name)
+    assert result.conflicts == []
+    assert_edits_kept(project)
+    assert render.read_answers(project)[key] == value
+    assert_lint_clean(project)
+    git(project, "commit", "-qm", f"add {name}")
+    merge.remove_feature(project, kind=kind, name=name.partition("=")[0])
+    git(project, "commit", "-qm", f"remove {name}")
+    assert tree(project) == original
+
+
+@pytest.mark.parametrize(("kind", "name", "key", "value"), REMOVABLE, ids=lambda v: str(v))
+def test_remove_keeps_the_edits_and_add_restores_them(edited, kind, name, key, value):
+    project, original = edited
+    merge.remove_feature(project, kind=kind, name=name)
+    assert_edits_kept(project)
+    assert render.read_answers(project)[key] == value
+    assert_lint_clean(project)
+    git(project, "commit", "-qm", f"remove {name}")
+    merge.add_feature(project, kind=kind, name=name)
+    git(project, "commit", "-qm", f"add {name}")
+    assert tree(project) == original
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
+def test_a_project_with_an_added_feature_passes_its_own_tests(edited):
+    project, _ = edited
+    merge.add_feature(project, kind="callback", name="early-stopping")
+    run_project_tests(project)
+
+
+@pytest.mark.parametrize(
+    "order", [("early-stopping", "tensorboard"), ("tensorboard", "early-stopping")]
+)
+def test_adding_a_then_b_equals_new_with_both(classifier, tmp_path, order):
+    project = new_project(tmp_path / "a" / "demo")
+    kinds = {"early-stopping": "callback", "tensorboard": "logger"}
+    for name in order:
+        merge.add_feature(project, kind=kinds[name], name=name)
+        git(project, "commit", "-qm", f"add {name}")
+    both = new_project(tmp_path / "b" / "demo", early_stopping=True, loggers=["csv", "tensorboard"])
+    assert tree(project) == tree(both)
+
+
+def test_an_overlapping_edit_becomes_a_git_conflict(classifier, tmp_path):
+    project = new_project(tmp_path / "demo")
+    train = project / "src/demo/train.py"
+    # The line next to where early stopping inserts its import.
+    line = "from .data import DataModule\n"
+    train.write_text(train.read_text().replace(line, "from .data import DataModule  # mine\n"))
+    git(project, "commit", "-qam", "edit next to the import")
+    with pytest.raises(MergeConflict) as info:
+        merge.add_feature(project, kind="callback", name="early-stopping")
+    assert info.value.exit_code == 3
+    assert str(info.value).startswith("conflicts in src/demo/train.py: resolve the <<<<<<<")
+    text = train.read_text()
+    assert (
+        "<<<<<<< HEAD\n" in text and "=======\n" in text and ">>>>>>> scaffold/template\n" in text
+    )
+    status = git(project, "status", "--porcelain").splitlines()
+    assert "UU src/demo/train.py" in status
+    assert (project / "src/demo/early_stopping.py").is_file()  # the rest merged cleanly
+    git(project, "merge", "--abort")
+    assert git(project, "status", "--porcelain") == ""
+
+
+def test_the_cli_reports_conflicts_with_exit_code_3(classifier, tmp_path):
+    project = new_project(tmp_path / "demo")
+    train = project / "src/demo/train.py"
+    train.write_text(
+        train.read_text().replace(
+            "from .data import DataModule\n", "from .data import DataModule  # mine\n"
+        )
+    )
+    git(project, "commit", "-qam", "edit")
+    result = runner.invoke(
+        cli.app, ["add", "callback", "early-stopping", "--project", str(project)]
+    )
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: conflicts in src/demo/train.py:")
+    assert "git merge --abort" in result.stderr
+
+
+def test_the_cli_adds_and_lists_the_changed_files(edited):
+    project, _ = edited
+    result = runner.invoke(cli.app, ["add", "logger", "tensorboard", "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    assert "  src/demo/loggers.py\n" in result.stdout
+    assert "keep with 'git commit', undo with 'git merge --abort'" in result.stdout
+
+
+def test_dry_run_prints_the_diff_and_changes_nothing(edited):
+    project, _ = edited
+    before = state(project)
+    result = runner.invoke(
+        cli.app, ["add", "callback", "early-stopping", "--dry-run", "--project", str(project)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "+++ b/src/demo/early_stopping.py" in result.stdout
+    assert "+from .early_stopping import EarlyStopping" in result.stdout
+    assert state(project) == before
+    for command in (["remove", "logger", "csv"], ["update"]):
+        runner.invoke(cli.app, [*command, "--dry-run", "--project", str(project)])
+        assert state(project) == before
+
+
+def test_a_fresh_clone_has_the_base_too(edited, tmp_path):
+    project, _ = edited
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(project), str(clone)], check=True)
+    merge.add_feature(clone, kind="callback", name="early-stopping")
+    assert_edits_kept(clone)
+    assert git(clone, "rev-parse", "scaffold/template^") == git(
+        project, "rev-parse", "scaffold/template"
+    )
+
+
+def old_template(root: Path) -> Path:
+    """A copy of the classifier template standing for an older release: its model had no
+    docstring line about shapes and its README no 'Tests' section."""
+    old = root / "templates"
+    shutil.copytree(render.templates_dir() / "classifier", old / "classifier")
+    model = old / "classifier/project/src/{{package_name}}/model.py.jinja"
+    model.write_text(
+        model.read_text().replace(
+            "        # Two 2x poolings: the feature map is a quarter of the image on each side.\n",
+            "",
+        )
+    )
+    return old
+
+
+def test_update_from_an_older_template_keeps_the_edits(classifier, tmp_path, monkeypatch):
+    old = old_template(tmp_path)
+    with monkeypatch.context() as patch:
+        patch.setattr(render, "templates_dir", lambda: old)
+        patch.setattr(render, "__version__", "0.0.1")
+        project = new_project(tmp_path / "demo")
+    assert "Two 2x poolings" not in (project / "src/demo/model.py").read_text()
+    hand_edit(project)
+    result = merge.update_project(project)
+    # The README names the version that generated the project.
+    assert result.changed == [".copier-answers.yml", "README.md", "src/demo/model.py"]
+    assert "Two 2x poolings" in (project / "src/demo/model.py").read_text()
+    assert_edits_kept(project)
+    assert render.read_answers(project)["_scaffold_version"] == render.__version__
+    git(project, "commit", "-qm", "update")
+    with pytest.raises(NothingToDo):
+        merge.update_project(project)
+
+
+def test_refusals_say_why_and_touch_nothing(edited, tmp_path):
+    project, _ = edited
+    before = state(project)
+    cases = [
+        (
+            FeaturePresent,
+            dict(kind="logger", name="csv"),
+            "cannot add logger csv: the project already has it",
+        ),
+        (
+            UnknownFeature,
+            dict(kind="callback", name="early-stoping"),
+            "did you mean 'early-stopping'?",
+        ),
+        (UnknownFeature, dict(kind="loger", name="csv"), "did you mean 'logger'?"),
+    ]
+    for error, change, message in cases:
+        with pytest.raises(error) as info:
+            merge.add_feature(project, **change)
+        assert message in str(info.value)
+        assert state(project) == before
+    with pytest.raises(FeaturePresent, match="the project does not have it"):
+        merge.remove_feature(project, kind="callback", name="early-stopping")
+    assert state(project) == before
+
+
+def test_refuses_uncommitted_changes_and_a_merge_in_progress(edited):
+    project, _ = edited
+    (project / "README.md").write_text("changed\n")
+    with pytest.raises(NotAProject, match="uncommitted changes: commit or stash them first"):
+        merge.add_feature(project, kind="callback", name="early-stopping")
+    assert (project / "README.md").read_text() == "changed\n"
+
+
+def test_refuses_outside_a_project_and_without_git(classifier, tmp_path):
+    with pytest.raises(NotAProject, match="is not a project generated by scaffold"):
+        merge.update_project(tmp_path)
+    plain = render.create_project(tmp_path / "demo", answers={}, git=False)
+    with pytest.raises(NotAProject, match="is not a git repository"):
+        merge.update_project(plain)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{{{ not yaml", "is not valid YAML"),
+        ("dataset: synthetic\n", "lacks _template, _scaffold_version, project_name, package_name"),
+        (None, "holds answers scaffold cannot use (unknown --data value 'imagenet'"),
+    ],
+)
+def test_refuses_a_corrupted_answers_file(edited, text, message):
+    project, _ = edited
+    answers = project / ".copier-answers.yml"
+    if text is None:
+        text = answers.read_text().replace("dataset: synthetic", "dataset: imagenet")
+    answers.write_text(text)
+    git(project, "commit", "-qam", "break the answers")
+    before = state(project)
+    with pytest.raises(NotAProject, match=message.replace("(", r"\(")):
+        merge.add_feature(project, kind="callback", name="early-stopping")
+    assert state(project) == before
+
+
+# A random walk over the catalogue: add or remove one entry at a time, committing each merge,
+# on a project with hand edits. The edits always survive and the project always lints clean.
+STEPS = [
+    (kind, name.partition("=")[0]) for kind, name, _, _ in ADDABLE + REMOVABLE if "=" not in name
+]
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+@given(walk=st.lists(st.sampled_from(STEPS), min_size=1, max_size=4))
+def test_random_add_remove_walks_keep_the_edits(classifier, tmp_path_factory, walk):
+    project = new_project(tmp_path_factory.mktemp("walk") / "demo")
+    hand_edit(project)
+    for kind, name in walk:
+        try:
+            merge.add_feature(project, kind=kind, name=name)
+        except FeaturePresent:
+            merge.remove_feature(project, kind=kind, name=name)
+        git(project, "commit", "-qm", f"toggle {name}")
+        assert_edits_kept(project)
+    assert_lint_clean(project)
+    if os.environ.get("SCAFFOLD_WALK_TESTS"):  # nox -s merge: also run the project's tests
+        run_project_tests(project)
