@@ -19,7 +19,8 @@ PYTHON = sys.executable
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
     """The scaffold's tests (pass pytest arguments after --)."""
-    session.run(PYTHON, "-m", "pytest", *session.posargs)
+    # Every test, the slow ones too (plain `pytest` skips those).
+    session.run(PYTHON, "-m", "pytest", "-m", "slow or not slow", *session.posargs)
 
 
 @nox.session(venv_backend="none")

@@ -8,7 +8,7 @@ import sys
 import pytest
 from conftest import git, tree
 
-from torch_scaffold import __version__, features, render
+from torch_scaffold import __version__, features, merge, render
 
 LOGGER_CLASSES = {
     "csv": "CSVLogger",
@@ -43,7 +43,7 @@ def test_every_pairwise_combination_renders(classifier, tmp_path, answers):
     recorded = render.read_answers(project)
     assert recorded["_template"] == classifier
     assert recorded["_scaffold_version"] == __version__
-    assert {k: recorded[k] for k in answers} == answers
+    assert merge._selections(recorded) == answers
     assert (recorded["project_name"], recorded["package_name"]) == ("demo", "demo")
 
 

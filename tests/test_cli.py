@@ -97,7 +97,7 @@ def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
     assert "did you mean 'mnist'?" in result.output  # the bad answer is asked again
     assert "amp (none | bf16 | fp16) [none]:" in result.output
     recorded = render.read_answers(dst)
-    assert {k: recorded[k] for k in features.defaults()} == {
+    assert {o.answer: recorded[o.answer] for o in features.options()} == {
         "dataset": "mnist",
         "amp": "bf16",
         "checkpoint": True,

@@ -12,6 +12,13 @@ DEFAULTS = {
     "early_stopping": False,
     "loggers": ["csv"],
     "github_ci": True,
+    "checkpoint_monitor": "val/loss",
+    "checkpoint_mode": "min",
+    "checkpoint_save_top_k": 1,
+    "early_stopping_monitor": "val/loss",
+    "early_stopping_mode": "min",
+    "early_stopping_patience": 3,
+    "early_stopping_min_delta": 0.0,
 }
 
 

@@ -133,10 +133,28 @@ def test_remove_keeps_the_edits_and_add_restores_them(edited, kind, name, key, v
     assert tree(project) == original
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
+needs_torch = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None, reason="torch is not installed"
+)
+
+
+@needs_torch
 def test_a_project_with_an_added_feature_passes_its_own_tests(edited):
     project, _ = edited
     merge.add_feature(project, kind="callback", name="early-stopping")
+    run_project_tests(project)
+
+
+@pytest.mark.slow
+@needs_torch
+@pytest.mark.parametrize(
+    ("kind", "name", "on"),
+    [(k, n, True) for k, n, _, _ in ADDABLE] + [(k, n, False) for k, n, _, _ in REMOVABLE],
+    ids=lambda v: str(v),
+)
+def test_every_change_leaves_a_project_that_passes_its_own_tests(edited, kind, name, on):
+    project, _ = edited
+    (merge.add_feature if on else merge.remove_feature)(project, kind=kind, name=name)
     run_project_tests(project)
 
 
@@ -198,6 +216,34 @@ def test_the_cli_adds_and_lists_the_changed_files(edited):
     assert result.exit_code == 0, result.output
     assert "  src/demo/loggers.py\n" in result.stdout
     assert "keep with 'git commit', undo with 'git merge --abort'" in result.stdout
+
+
+def test_add_takes_the_options_of_the_feature(edited):
+    project, _ = edited
+    args = ["add", "callback", "early-stopping", "--patience", "5", "--monitor=val/acc"]
+    result = runner.invoke(cli.app, [*args, "--mode", "max", "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    config = (project / "src/demo/config.py").read_text()
+    assert "    patience: int = 5  #" in config
+    assert '    early_stopping_monitor: str = "val/acc"  #' in config
+    assert '    early_stopping_mode: str = "max"  #' in config
+    git(project, "merge", "--abort")
+    result = runner.invoke(
+        cli.app, ["add", "callback", "early-stopping", "--patiense", "5", "--project", str(project)]
+    )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: unknown option of 'add early-stopping' '--patiense'; did you mean '--patience'? "
+        "choose from: --monitor, --mode, --patience, --min-delta\n"
+    )
+
+
+def test_a_file_the_user_deleted_stays_deleted(edited):
+    project, _ = edited
+    git(project, "rm", "-q", ".github/workflows/ci.yml")
+    git(project, "commit", "-qm", "no CI")
+    merge.add_feature(project, kind="callback", name="early-stopping")
+    assert not (project / ".github/workflows/ci.yml").exists()
 
 
 def test_dry_run_prints_the_diff_and_changes_nothing(edited):
@@ -330,10 +376,8 @@ STEPS = [
 ]
 
 
-@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
-@given(walk=st.lists(st.sampled_from(STEPS), min_size=1, max_size=4))
-def test_random_add_remove_walks_keep_the_edits(classifier, tmp_path_factory, walk):
-    project = new_project(tmp_path_factory.mktemp("walk") / "demo")
+def random_walk(root: Path, walk: list[tuple[str, str]]) -> Path:
+    project = new_project(root / "demo")
     hand_edit(project)
     for kind, name in walk:
         try:
@@ -343,5 +387,21 @@ def test_random_add_remove_walks_keep_the_edits(classifier, tmp_path_factory, wa
         git(project, "commit", "-qm", f"toggle {name}")
         assert_edits_kept(project)
     assert_lint_clean(project)
-    if os.environ.get("SCAFFOLD_WALK_TESTS"):  # nox -s merge: also run the project's tests
-        run_project_tests(project)
+    return project
+
+
+WALKS = st.lists(st.sampled_from(STEPS), min_size=1, max_size=4)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+@given(walk=WALKS)
+def test_random_add_remove_walks_keep_the_edits(classifier, tmp_path_factory, walk):
+    random_walk(tmp_path_factory.mktemp("walk"), walk)
+
+
+@pytest.mark.slow
+@needs_torch
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+@given(walk=WALKS)
+def test_random_walks_leave_projects_that_pass_their_tests(classifier, tmp_path_factory, walk):
+    run_project_tests(random_walk(tmp_path_factory.mktemp("walk"), walk))

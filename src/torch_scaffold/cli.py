@@ -263,15 +263,24 @@ def make_app() -> typer.Typer:
 
     kinds = ", ".join(dict.fromkeys(f.kind for f in features.CATALOGUE))
 
-    @app.command("add", no_args_is_help=True)
+    # The added feature's own options (--patience 5) are parsed from the extra arguments.
+    extra = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+    @app.command("add", no_args_is_help=True, context_settings=extra)
     def add(
+        ctx: typer.Context,
         kind: Annotated[str, typer.Argument(help=f"one of: {kinds}")],
         name: Annotated[str, typer.Argument(help="a name from 'scaffold features' (amp=fp16)")],
         project: ProjectOption = Path("."),
         dry_run: DryRunOption = False,
     ) -> None:
-        """Add a feature to a generated project by a 3-way merge that keeps your edits."""
-        _merge("add", project, dry_run, kind=kind, name=name)
+        """Add a feature to a generated project by a 3-way merge that keeps your edits.
+
+        Options of the feature follow as flags, e.g.
+        'scaffold add callback early-stopping --patience 5 --monitor val/acc --mode max'.
+        """
+        params = _feature_options(ctx.args)
+        _merge("add", project, dry_run, kind=kind, name=name, params=params)
 
     @app.command("remove", no_args_is_help=True)
     def remove(
@@ -299,7 +308,23 @@ DryRunOption = Annotated[
 ]
 
 
-def _merge(action: str, project: Path, dry_run: bool, **change: str) -> None:
+def _feature_options(args: list[str]) -> dict[str, str]:
+    """['--patience', '5', '--mode=max'] -> {'patience': '5', 'mode': 'max'}."""
+    options: dict[str, str] = {}
+    words = iter(args)
+    for word in words:
+        if not word.startswith("--"):
+            raise _fail(f"unexpected argument {word!r}; feature options look like --patience 5", 2)
+        key, equals, value = word[2:].partition("=")
+        if not equals:
+            value = next(words, None)
+            if value is None:
+                raise _fail(f"--{key} needs a value, e.g. --{key} 5", 2)
+        options[key] = value
+    return options
+
+
+def _merge(action: str, project: Path, dry_run: bool, **change: object) -> None:
     """Run add / remove / update and report: the changed files, or the conflicts (exit 3)."""
     from torch_scaffold import merge
 

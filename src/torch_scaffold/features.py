@@ -31,6 +31,17 @@ OFF_VALUES = ("none",)
 
 
 @dataclass(frozen=True)
+class Param:
+    """An option of a feature, e.g. early stopping's patience: the default of its config field
+    in the generated project, set with ``scaffold add callback early-stopping --patience 5``."""
+
+    name: str  # becomes --name and the answer "<feature>_<name>" (dashes to underscores)
+    default: int | float | str
+    help: str
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Feature:
     """One catalogue entry."""
 
@@ -41,6 +52,7 @@ class Feature:
     requires: tuple[str, ...] = ()  # entries (or "name=value") that must also be selected
     conflicts: tuple[str, ...] = ()  # entries (or "name=value") that must not be selected
     choices: tuple[str, ...] = ()  # only for valued entries of an "each" kind, e.g. amp
+    params: tuple[Param, ...] = ()  # options of the feature (see Param)
 
 
 @dataclass(frozen=True)
@@ -84,12 +96,23 @@ CATALOGUE: tuple[Feature, ...] = (
         "feature",
         "checkpoints: last.pt + top-k by a monitored metric, exact mid-epoch resume",
         default=True,
+        params=(
+            Param("monitor", "val/loss", "metric that ranks checkpoints", ("val/loss", "val/acc")),
+            Param("mode", "min", "whether lower or higher is better", ("min", "max")),
+            Param("save-top-k", 1, "how many of the best checkpoints to keep (-1: all)"),
+        ),
     ),
     Feature("compile", "feature", "torch.compile the model (pays off on long GPU runs)"),
     Feature(
         "early-stopping",
         "callback",
         "EarlyStopping with Lightning's semantics (patience, min_delta, thresholds)",
+        params=(
+            Param("monitor", "val/loss", "metric to watch", ("val/loss", "val/acc")),
+            Param("mode", "min", "whether lower or higher is better", ("min", "max")),
+            Param("patience", 3, "validation checks without improvement before stopping"),
+            Param("min-delta", 0.0, "smaller changes do not count as improvement"),
+        ),
     ),
     Feature("csv", "logger", "CSV logger: logs/<name>/version_N/metrics.csv", default=True),
     Feature("tensorboard", "logger", "TensorBoard event files via torch.utils.tensorboard"),
@@ -176,11 +199,36 @@ def options(catalogue: tuple[Feature, ...] | None = None) -> list[Option]:
     return result
 
 
+def param_key(feature: Feature, param: Param) -> str:
+    """The answer that holds a feature option, e.g. early_stopping_patience."""
+    return f"{feature.name}_{param.name}".replace("-", "_")
+
+
+def _params(catalogue: tuple[Feature, ...]) -> dict[str, tuple[Feature, Param]]:
+    return {param_key(f, p): (f, p) for f in catalogue for p in f.params}
+
+
 def defaults(catalogue: tuple[Feature, ...] | None = None) -> dict[str, object]:
-    """The answers when the user chooses nothing."""
-    return {
+    """The answers when the user chooses nothing (feature options included)."""
+    answers: dict[str, object] = {
         o.answer: list(o.default) if o.type == "multi" else o.default for o in options(catalogue)
     }
+    for key, (_, param) in _params(_catalogue(catalogue)).items():
+        answers[key] = param.default
+    return answers
+
+
+def _param_value(feature: Feature, param: Param, value: object) -> object:
+    """``value`` converted to the type of the option's default, and checked."""
+    flag = f"--{param.name}"
+    kind = {int: "an integer", float: "a number"}.get(type(param.default), "text")
+    try:
+        converted = type(param.default)(value)
+    except (TypeError, ValueError):
+        raise UnknownFeature(f"{feature.name} {flag} takes {kind}, not {value!r}") from None
+    if param.choices and converted not in param.choices:
+        raise _unknown(f"{feature.name} {flag} value", converted, param.choices)
+    return converted
 
 
 def _suggest(word: str, candidates: list[str] | tuple[str, ...]) -> str:
@@ -263,7 +311,11 @@ def resolve(
     catalogue = _catalogue(catalogue)
     opts = {o.answer: o for o in options(catalogue)}
     answers = defaults(catalogue)
+    params = _params(catalogue)
     for key, value in (selections or {}).items():
+        if key in params:
+            answers[key] = _param_value(*params[key], value)
+            continue
         if key not in opts:
             raise _unknown("feature", key, list(opts))
         if value is None:  # not chosen: keep the default
@@ -362,13 +414,15 @@ def change(
     name: str,
     *,
     on: bool,
+    params: Mapping[str, object] | None = None,
     catalogue: tuple[Feature, ...] | None = None,
 ) -> dict[str, object]:
     """``answers`` with entry ``name`` of ``kind`` switched on or off, checked by ``resolve``.
 
     ``name`` may carry a value for valued entries (``amp=fp16``; plain ``amp`` picks the first
-    value that is not off). Raises ``UnknownFeature`` (with the closest match) for an unknown
-    kind or name and ``FeaturePresent`` when the project already is as asked.
+    value that is not off). ``params`` set the feature's options when adding it
+    (``{"patience": 5}``). Raises ``UnknownFeature`` (with the closest match) for an unknown
+    kind, name or option and ``FeaturePresent`` when the project already is as asked.
     """
     catalogue = _catalogue(catalogue)
     kinds = list(dict.fromkeys(f.kind for f in catalogue))
@@ -401,4 +455,13 @@ def change(
     if present == on:
         shown = f"{base}={value}" if value and on else base
         raise FeaturePresent(f"cannot {verb} {kind} {shown}: the project {state} it")
+    # Options of the feature (only when adding it): --patience 5 -> early_stopping_patience.
+    feature = next(f for f in catalogue if f.name == base)
+    known = {p.name: p for p in feature.params}
+    for flag, param_value in (params or {}).items():
+        name = flag.removeprefix("--").replace("_", "-")
+        if name not in known or not on:
+            flags = [f"--{p}" for p in known] if on else []
+            raise _unknown(f"option of '{verb} {base}'", f"--{name}", flags)
+        new[param_key(feature, known[name])] = param_value
     return resolve(new, catalogue=catalogue)

@@ -155,20 +155,36 @@ def _apply(project: Path, answers: Mapping[str, object], message: str, dry_run: 
     return result
 
 
-def add_feature(project: Path, *, kind: str, name: str, dry_run: bool = False) -> MergeResult:
-    """Add one catalogue entry to a generated, hand-edited project."""
-    return _change(project, kind=kind, name=name, on=True, dry_run=dry_run)
+def add_feature(
+    project: Path,
+    *,
+    kind: str,
+    name: str,
+    params: Mapping[str, object] | None = None,
+    dry_run: bool = False,
+) -> MergeResult:
+    """Add one catalogue entry (with its options, e.g. {"patience": 5}) to a generated,
+    hand-edited project."""
+    return _change(project, kind=kind, name=name, on=True, params=params, dry_run=dry_run)
 
 
 def remove_feature(project: Path, *, kind: str, name: str, dry_run: bool = False) -> MergeResult:
     """Remove one catalogue entry, by the same merge."""
-    return _change(project, kind=kind, name=name, on=False, dry_run=dry_run)
+    return _change(project, kind=kind, name=name, on=False, params=None, dry_run=dry_run)
 
 
-def _change(project: Path, *, kind: str, name: str, on: bool, dry_run: bool) -> MergeResult:
+def _change(
+    project: Path,
+    *,
+    kind: str,
+    name: str,
+    on: bool,
+    params: Mapping[str, object] | None,
+    dry_run: bool,
+) -> MergeResult:
     project = Path(project).absolute()
     answers = read_project(project)
-    selections = features.change(_selections(answers), kind, name, on=on)
+    selections = features.change(_selections(answers), kind, name, on=on, params=params)
     verb = "add" if on else "remove"
     return _apply(project, {**answers, **selections}, f"scaffold: {verb} {kind} {name}", dry_run)
 
