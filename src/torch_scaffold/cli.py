@@ -211,9 +211,10 @@ def features_table(options: list[features.Option] | None = None) -> str:
                 default = "yes" if entry.default else ""
             rules = [f"requires {r}" for r in entry.requires]
             rules += [f"conflicts {c}" for c in entry.conflicts]
-            rows.append(
-                (entry.name, entry.kind, flag, default, entry.help, ", ".join(rules) or "-")
-            )
+            adds = entry.help
+            if entry.params:  # the options 'scaffold add' takes for this feature
+                adds += f" [options: {' '.join(f'--{p.name}' for p in entry.params)}]"
+            rows.append((entry.name, entry.kind, flag, default, adds, ", ".join(rules) or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join(
         "  ".join(
