@@ -246,6 +246,17 @@ def test_a_file_the_user_deleted_stays_deleted(edited):
     assert not (project / ".github/workflows/ci.yml").exists()
 
 
+def test_a_deleted_file_the_change_needs_is_named(edited):
+    project, _ = edited
+    git(project, "rm", "-q", "src/demo/config.py")
+    git(project, "commit", "-qm", "no config")
+    with pytest.raises(
+        MergeConflict, match=r"src/demo/config.py \(you deleted it; the change needs it\)"
+    ):
+        merge.add_feature(project, kind="callback", name="early-stopping")
+    assert "DU src/demo/config.py" in git(project, "status", "--porcelain").splitlines()
+
+
 def test_dry_run_prints_the_diff_and_changes_nothing(edited):
     project, _ = edited
     before = state(project)

@@ -146,13 +146,19 @@ def _apply(project: Path, answers: Mapping[str, object], message: str, dry_run: 
     render.git(project, "merge", "--no-ff", "--no-commit", "-m", message, BRANCH, ok_codes=(0, 1))
     conflicts = render.git(project, "diff", "--name-only", "--diff-filter=U").stdout.split()
     changed = render.git(project, "diff", "--name-only", "HEAD").stdout.split()
-    result = MergeResult(changed=changed, conflicts=conflicts, diff="")
     if conflicts:
+        # "DU": a file the user deleted that the change needs; the rest have <<<<<<< markers.
+        status = render.git(project, "status", "--porcelain").stdout.splitlines()
+        deleted = [line[3:] for line in status if line.startswith("DU ")]
+        named = [
+            f"{path} (you deleted it; the change needs it)" if path in deleted else path
+            for path in conflicts
+        ]
         raise MergeConflict(
-            f"conflicts in {', '.join(conflicts)}: resolve the <<<<<<< markers, then "
-            "'git add' and 'git commit'; or undo everything with 'git merge --abort'"
+            f"conflicts in {', '.join(named)}: resolve the <<<<<<< markers (or 'git add' "
+            "or 'git rm' a deleted file), then 'git commit'; or undo all with 'git merge --abort'"
         )
-    return result
+    return MergeResult(changed=changed, conflicts=[], diff="")
 
 
 def add_feature(
