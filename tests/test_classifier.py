@@ -72,8 +72,12 @@ def test_rerendering_with_recorded_answers_changes_nothing(classifier, tmp_path)
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
 @pytest.mark.parametrize(
     "answers",
-    [{}, features.everything(), *features.pairwise()],
-    ids=["default", "everything", *map(_id, features.pairwise())],
+    [
+        pytest.param({}, id="default"),
+        pytest.param(features.everything(), id="everything"),
+        # Every pair of option values in some project: minutes each, so `nox -s tests` (CI).
+        *(pytest.param(a, id=_id(a), marks=pytest.mark.slow) for a in features.pairwise()),
+    ],
 )
 def test_generated_project_tests_pass(classifier, tmp_path, answers):
     project = render.create_project(

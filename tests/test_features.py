@@ -9,6 +9,7 @@ DEFAULTS = {
     "amp": "none",
     "checkpoint": True,
     "compile": False,
+    "gpus": False,
     "early_stopping": False,
     "loggers": ["csv"],
     "github_ci": True,
@@ -33,6 +34,7 @@ def test_options_are_derived_from_the_catalogue():
         ("--amp", "amp", "choice"),
         ("--checkpoint", "checkpoint", "bool"),
         ("--compile", "compile", "bool"),
+        ("--gpus", "gpus", "bool"),
         ("--early-stopping", "early_stopping", "bool"),
         ("--logger", "loggers", "multi"),
         ("--github-ci", "github_ci", "bool"),
@@ -62,7 +64,7 @@ def test_resolve_unknown_key_suggests_the_closest():
         features.resolve({"datset": "mnist"})
     assert str(info.value) == (
         "unknown feature 'datset'; did you mean 'dataset'? choose from: "
-        "dataset, amp, checkpoint, compile, early_stopping, loggers, github_ci"
+        "dataset, amp, checkpoint, compile, gpus, early_stopping, loggers, github_ci"
     )
 
 

@@ -104,6 +104,11 @@ CATALOGUE: tuple[Feature, ...] = (
     ),
     Feature("compile", "feature", "torch.compile the model (pays off on long GPU runs)"),
     Feature(
+        "gpus",
+        "feature",
+        "multi-GPU and multi-node DDP under torchrun (nccl on CUDA, gloo on CPU)",
+    ),
+    Feature(
         "early-stopping",
         "callback",
         "EarlyStopping with Lightning's semantics (patience, min_delta, thresholds)",
