@@ -90,8 +90,9 @@ def test_new_without_tty_uses_defaults(templates, tmp_path):
 def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     dst = tmp_path / "d"
-    # data (a typo, asked again), amp, checkpoint, compile, gpus, early-stopping, logger, github-ci
-    answers = "mnsit\nmnist\nbf16\n\nn\ny\ny\ncsv,tensorboard\nn\n"
+    # data (a typo, asked again), amp, checkpoint, compile, gpus, slurm, early-stopping, logger,
+    # github-ci
+    answers = "mnsit\nmnist\nbf16\n\nn\ny\nn\ny\ncsv,tensorboard\nn\n"
     result = run("new", "demo", "--dest", str(dst), "--no-git", input=answers)
     assert result.exit_code == 0, result.output
     assert "did you mean 'mnist'?" in result.output  # the bad answer is asked again
@@ -103,6 +104,7 @@ def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
         "checkpoint": True,
         "compile": False,
         "gpus": True,
+        "slurm": False,
         "early_stopping": True,
         "loggers": ["csv", "tensorboard"],
         "github_ci": False,
@@ -148,6 +150,14 @@ def test_destination_exists(templates, tmp_path):
         f"error: {dst} already exists and is not empty; choose another --dest or remove it\n"
     )
     assert tree(dst) == {"keep.txt": b"mine"}
+
+
+def test_a_feature_without_what_it_requires_is_refused(classifier, tmp_path):
+    dst = tmp_path / "d"
+    result = run("new", "demo", "--dest", str(dst), "--slurm", "--yes")
+    assert result.exit_code == 2
+    assert result.stderr == "error: --slurm requires --gpus; add it or drop --slurm\n"
+    assert not dst.exists()
 
 
 def test_unknown_template(templates, tmp_path):

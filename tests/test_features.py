@@ -10,6 +10,7 @@ DEFAULTS = {
     "checkpoint": True,
     "compile": False,
     "gpus": False,
+    "slurm": False,
     "early_stopping": False,
     "loggers": ["csv"],
     "github_ci": True,
@@ -35,6 +36,7 @@ def test_options_are_derived_from_the_catalogue():
         ("--checkpoint", "checkpoint", "bool"),
         ("--compile", "compile", "bool"),
         ("--gpus", "gpus", "bool"),
+        ("--slurm", "slurm", "bool"),
         ("--early-stopping", "early_stopping", "bool"),
         ("--logger", "loggers", "multi"),
         ("--github-ci", "github_ci", "bool"),
@@ -64,7 +66,7 @@ def test_resolve_unknown_key_suggests_the_closest():
         features.resolve({"datset": "mnist"})
     assert str(info.value) == (
         "unknown feature 'datset'; did you mean 'dataset'? choose from: "
-        "dataset, amp, checkpoint, compile, gpus, early_stopping, loggers, github_ci"
+        "dataset, amp, checkpoint, compile, gpus, slurm, early_stopping, loggers, github_ci"
     )
 
 

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from torch_scaffold import cli, merge, render
 from torch_scaffold.errors import (
+    ConflictingFeatures,
     FeaturePresent,
     MergeConflict,
     NotAProject,
@@ -39,6 +40,7 @@ ADDABLE = [
     ("feature", "amp", "amp", "bf16"),
     ("feature", "amp=fp16", "amp", "fp16"),
     ("feature", "compile", "compile", True),
+    ("feature", "gpus", "gpus", True),
     ("callback", "early-stopping", "early_stopping", True),
     ("logger", "tensorboard", "loggers", ["csv", "tensorboard"]),
     ("logger", "wandb", "loggers", ["csv", "wandb"]),
@@ -341,6 +343,19 @@ def test_refusals_say_why_and_touch_nothing(edited, tmp_path):
     with pytest.raises(FeaturePresent, match="the project does not have it"):
         merge.remove_feature(project, kind="callback", name="early-stopping")
     assert state(project) == before
+
+
+def test_add_follows_the_catalogue_rules(edited):
+    project, _ = edited
+    with pytest.raises(
+        ConflictingFeatures, match="--slurm requires --gpus; add it or drop --slurm"
+    ):
+        merge.add_feature(project, kind="feature", name="slurm")
+    merge.add_feature(project, kind="feature", name="gpus")
+    git(project, "commit", "-qm", "add gpus")
+    merge.add_feature(project, kind="feature", name="slurm")
+    assert (project / "scripts/slurm.sbatch").is_file()
+    assert_edits_kept(project)
 
 
 def test_refuses_uncommitted_changes_and_a_merge_in_progress(edited):

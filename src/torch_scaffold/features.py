@@ -109,6 +109,13 @@ CATALOGUE: tuple[Feature, ...] = (
         "multi-GPU and multi-node DDP under torchrun (nccl on CUDA, gloo on CPU)",
     ),
     Feature(
+        "slurm",
+        "feature",
+        "scripts/slurm.sbatch (srun torchrun, multi-node); SIGUSR1/SIGTERM -> checkpoint, "
+        "requeue, exit 0",
+        requires=("gpus", "checkpoint"),
+    ),
+    Feature(
         "early-stopping",
         "callback",
         "EarlyStopping with Lightning's semantics (patience, min_delta, thresholds)",
