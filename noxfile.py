@@ -87,6 +87,32 @@ def matrix(session: nox.Session) -> None:
     session.log(f"{len(combos)} combinations passed; {refused} forbidden ones refused")
 
 
+# torch_xla is built against one torch release: 2.9.0 needs exactly torch 2.9.0 (any other gives
+# an undefined-symbol error at import). PyPI has only the CUDA build of torch 2.9.0 for Linux, so
+# this env also gets ~4.3 GB of nvidia-* wheels (7 GB in all).
+TPU_REQUIREMENTS = ["torch==2.9.0", "torch_xla==2.9.0", "numpy", "tqdm", "pytest"]
+
+
+# Unlike the other sessions this one builds its own env (.nox/tpu): the dev env's torch is not
+# the one torch_xla needs. reuse_venv keeps the 7 GB env between runs.
+@nox.session(venv_backend="venv", reuse_venv=True)
+def tpu(session: nox.Session) -> None:
+    """Render a --tpu project; run its tests and a short training on XLA's CPU backend."""
+    session.install(*TPU_REQUIREMENTS, "-e", str(ROOT))
+    dest = Path(tempfile.mkdtemp(prefix="scaffold-tpu-")) / "tpudemo"
+    new = ["python", "-m", "torch_scaffold", "new", "tpudemo", "--yes", "--dest", str(dest)]
+    session.run(*new, "--tpu", "--amp", "bf16", "--no-github-ci")
+    session.chdir(dest)
+    # PJRT_DEVICE=CPU: XLA compiles and runs on the host CPU, so the torch_xla path (lazy
+    # tensors, graph cuts, device loader, saving XLA tensors) runs without a TPU. One device:
+    # several CPU replicas (CPU_NUM_DEVICES=2) abort in XLA's all-reduce rendezvous.
+    env = {"PYTHONPATH": "src", "PJRT_DEVICE": "CPU"}
+    session.run("python", "-m", "pytest", "-q", "tests/test_tpu.py", env=env)
+    args = ["--max-steps", "4", "--progress-bar", "false"]
+    session.run("python", "-m", "tpudemo.train", "fit", *args, env=env)
+    session.run("python", "-m", "tpudemo.train", "test", "--progress-bar", "false", env=env)
+
+
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
     """Start-up and generation time of the CLI (benchmarks/cli.py)."""

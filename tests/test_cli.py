@@ -90,9 +90,9 @@ def test_new_without_tty_uses_defaults(templates, tmp_path):
 def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     dst = tmp_path / "d"
-    # data (a typo, asked again), amp, checkpoint, compile, gpus, slurm, early-stopping, logger,
-    # github-ci
-    answers = "mnsit\nmnist\nbf16\n\nn\ny\nn\ny\ncsv,tensorboard\nn\n"
+    # data (a typo, asked again), amp, checkpoint, compile, gpus, slurm, tpu, early-stopping,
+    # logger, github-ci
+    answers = "mnsit\nmnist\nbf16\n\nn\ny\nn\nn\ny\ncsv,tensorboard\nn\n"
     result = run("new", "demo", "--dest", str(dst), "--no-git", input=answers)
     assert result.exit_code == 0, result.output
     assert "did you mean 'mnist'?" in result.output  # the bad answer is asked again
@@ -105,6 +105,7 @@ def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
         "compile": False,
         "gpus": True,
         "slurm": False,
+        "tpu": False,
         "early_stopping": True,
         "loggers": ["csv", "tensorboard"],
         "github_ci": False,

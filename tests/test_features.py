@@ -11,6 +11,7 @@ DEFAULTS = {
     "compile": False,
     "gpus": False,
     "slurm": False,
+    "tpu": False,
     "early_stopping": False,
     "loggers": ["csv"],
     "github_ci": True,
@@ -37,6 +38,7 @@ def test_options_are_derived_from_the_catalogue():
         ("--compile", "compile", "bool"),
         ("--gpus", "gpus", "bool"),
         ("--slurm", "slurm", "bool"),
+        ("--tpu", "tpu", "bool"),
         ("--early-stopping", "early_stopping", "bool"),
         ("--logger", "loggers", "multi"),
         ("--github-ci", "github_ci", "bool"),
@@ -66,7 +68,7 @@ def test_resolve_unknown_key_suggests_the_closest():
         features.resolve({"datset": "mnist"})
     assert str(info.value) == (
         "unknown feature 'datset'; did you mean 'dataset'? choose from: "
-        "dataset, amp, checkpoint, compile, gpus, slurm, early_stopping, loggers, github_ci"
+        "dataset, amp, checkpoint, compile, gpus, slurm, tpu, early_stopping, loggers, github_ci"
     )
 
 

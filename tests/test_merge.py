@@ -41,6 +41,7 @@ ADDABLE = [
     ("feature", "amp=fp16", "amp", "fp16"),
     ("feature", "compile", "compile", True),
     ("feature", "gpus", "gpus", True),
+    ("feature", "tpu", "tpu", True),
     ("callback", "early-stopping", "early_stopping", True),
     ("logger", "tensorboard", "loggers", ["csv", "tensorboard"]),
     ("logger", "wandb", "loggers", ["csv", "wandb"]),

@@ -116,6 +116,12 @@ CATALOGUE: tuple[Feature, ...] = (
         requires=("gpus", "checkpoint"),
     ),
     Feature(
+        "tpu",
+        "feature",
+        "torch_xla path: --device xla (auto when PJRT_DEVICE is set), MpDeviceLoader, bf16",
+        conflicts=("gpus", "compile"),
+    ),
+    Feature(
         "early-stopping",
         "callback",
         "EarlyStopping with Lightning's semantics (patience, min_delta, thresholds)",
