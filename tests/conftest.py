@@ -1,6 +1,8 @@
 """Shared fixtures: tiny inline copier templates and the real template when it exists."""
 
+import os
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -103,6 +105,20 @@ def tree(root: Path) -> dict[str, bytes]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and ".git" not in p.relative_to(root).parts
     }
+
+
+def run_project_tests(project: Path) -> None:
+    """A generated project's own pytest, in this environment (its torch, no reinstall)."""
+    env = {**os.environ, "PYTHONPATH": str(project / "src")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
 def git(cwd: Path, *args: str) -> str:

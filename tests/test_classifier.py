@@ -1,12 +1,9 @@
 """The real `classifier` template: every combination renders lint-clean and deterministically."""
 
 import importlib.util
-import os
-import subprocess
-import sys
 
 import pytest
-from conftest import git, tree
+from conftest import git, run_project_tests, tree
 
 from torch_scaffold import __version__, features, merge, render
 
@@ -83,13 +80,4 @@ def test_generated_project_tests_pass(classifier, tmp_path, answers):
     project = render.create_project(
         tmp_path / "demo", template=classifier, answers=answers, git=False
     )
-    env = {**os.environ, "PYTHONPATH": str(project / "src")}
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run_project_tests(project)

@@ -1,14 +1,13 @@
 """scaffold add / remove / update on hand-edited projects (the real classifier template)."""
 
 import importlib.util
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import git, tree
+from conftest import git, run_project_tests, tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -86,19 +85,6 @@ def state(project: Path) -> tuple:
     """Everything a refused or dry-run command must leave alone."""
     refs = git(project, "for-each-ref", "--format=%(refname) %(objectname)")
     return tree(project), git(project, "status", "--porcelain"), refs
-
-
-def run_project_tests(project: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(project / "src")}
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
 @pytest.fixture

@@ -359,10 +359,16 @@ def resolve(
 
 
 def everything(catalogue: tuple[Feature, ...] | None = None) -> dict[str, object]:
-    """The heaviest rendering: every boolean on, every multi group complete, and the last
-    choice of each single-choice option (the "all features" project of the tests)."""
-    selection = {o.answer: _domain(o)[-1] for o in options(catalogue)}
-    return resolve(selection, catalogue=catalogue)
+    """The heaviest valid rendering: every boolean on, every multi group complete, and the last
+    choice of each single-choice option, unless an earlier one rules it out (the "all features"
+    project of the tests)."""
+    answers = defaults(catalogue)
+    for option in options(catalogue):  # in catalogue order: an entry that breaks a rule stays off
+        try:
+            answers = resolve({**answers, option.answer: _domain(option)[-1]}, catalogue=catalogue)
+        except ConflictingFeatures:
+            continue
+    return answers
 
 
 def _domain(option: Option) -> list[object]:
