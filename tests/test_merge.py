@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import git, run_project_tests, tree
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -393,10 +393,15 @@ def random_walk(root: Path, walk: list[tuple[str, str]]) -> Path:
     project = new_project(root / "demo")
     hand_edit(project)
     for kind, name in walk:
+        before = state(project)
         try:
-            merge.add_feature(project, kind=kind, name=name)
-        except FeaturePresent:
-            merge.remove_feature(project, kind=kind, name=name)
+            try:
+                merge.add_feature(project, kind=kind, name=name)
+            except FeaturePresent:
+                merge.remove_feature(project, kind=kind, name=name)
+        except ConflictingFeatures:  # e.g. tpu after compile: refused, and nothing touched
+            assert state(project) == before
+            continue
         git(project, "commit", "-qm", f"toggle {name}")
         assert_edits_kept(project)
     assert_lint_clean(project)
@@ -406,15 +411,16 @@ def random_walk(root: Path, walk: list[tuple[str, str]]) -> Path:
 WALKS = st.lists(st.sampled_from(STEPS), min_size=1, max_size=4)
 
 
-@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=5, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(walk=WALKS)
+@example(walk=[("feature", "compile"), ("feature", "tpu"), ("feature", "compile")])
 def test_random_add_remove_walks_keep_the_edits(classifier, tmp_path_factory, walk):
     random_walk(tmp_path_factory.mktemp("walk"), walk)
 
 
 @pytest.mark.slow
 @needs_torch
-@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=3, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(walk=WALKS)
 def test_random_walks_leave_projects_that_pass_their_tests(classifier, tmp_path_factory, walk):
     run_project_tests(random_walk(tmp_path_factory.mktemp("walk"), walk))
