@@ -118,7 +118,8 @@ CATALOGUE: tuple[Feature, ...] = (
     Feature(
         "tpu",
         "feature",
-        "torch_xla path: --device xla (auto when PJRT_DEVICE is set), MpDeviceLoader, bf16",
+        "torch_xla path: --device xla (auto when PJRT_DEVICE is set), a process per chip "
+        "(torch_xla.launch) with DDP on the xla backend, MpDeviceLoader, bf16",
         conflicts=("gpus", "compile"),
     ),
     Feature(
