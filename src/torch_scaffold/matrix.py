@@ -1,0 +1,129 @@
+"""The catalogue's test matrix: generate projects with `scaffold new` and run their own tests.
+
+Used by `nox -s matrix`. Every project is rendered through the command line, as a user would,
+then its own pytest suite runs in a fresh process; several projects run at once (one per core
+by default). Combinations the catalogue forbids are checked to be refused by `scaffold new`:
+exit 2, one line, and no folder written.
+"""
+
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch_scaffold import features
+from torch_scaffold.errors import ConflictingFeatures
+
+
+def new_args(answers: Mapping[str, object]) -> list[str]:
+    """The `scaffold new` flags that select these answers (every option spelled out)."""
+    args: list[str] = []
+    for option in features.options():
+        value = answers[option.answer]
+        if option.type == "bool":
+            args.append(option.flag if value else f"--no-{option.flag[2:]}")
+        elif option.type == "multi":
+            args += [option.flag, ",".join(value) or "none"]  # type: ignore[arg-type]
+        else:
+            args += [option.flag, str(value)]
+    return args
+
+
+def split() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """(valid combinations as answers, forbidden selections) of the full product."""
+    valid, forbidden = [], []
+    for selection in features.all_selections():
+        try:
+            valid.append(features.resolve(selection))
+        except ConflictingFeatures:
+            forbidden.append(selection)
+    return valid, forbidden
+
+
+def rotating_slice(items: list, count: int, seed: str) -> list:
+    """count items picked by seed: each seed (CI uses the commit) covers another slice."""
+    return random.Random(seed).sample(items, min(count, len(items)))
+
+
+def check_refused(selections: Iterable[Mapping[str, object]], root: Path) -> list[str]:
+    """Run `scaffold new` on forbidden selections; the ones it did not refuse cleanly."""
+    from typer.testing import CliRunner
+
+    from torch_scaffold.cli import app
+
+    runner = CliRunner()
+    wrong = []
+    for i, selection in enumerate(selections):
+        dest = root / f"refused{i}"
+        args = ["new", "p", "--yes", "--no-git", "--dest", str(dest), *new_args(selection)]
+        result = runner.invoke(app, args)
+        lines = result.output.strip().splitlines()
+        if result.exit_code != 2 or dest.exists() or len(lines) != 1:
+            wrong.append(f"{' '.join(args[6:])}: exit {result.exit_code}, output {lines}")
+    return wrong
+
+
+@dataclass
+class Outcome:
+    index: int
+    args: list[str]
+    ok: bool
+    seconds: float
+    log: str
+
+
+def check_project(index: int, answers: Mapping[str, object], root: Path, threads: int) -> Outcome:
+    """Generate one project with `scaffold new` and run its tests in it."""
+    start = time.perf_counter()
+    project = root / f"p{index}"
+    args = new_args(answers)
+    new = [sys.executable, "-m", "torch_scaffold", "new", "proj", "--yes", "--no-git"]
+    made = subprocess.run(
+        [*new, "--dest", str(project), *args], capture_output=True, text=True, timeout=300
+    )
+    if made.returncode != 0:
+        return Outcome(index, args, False, time.perf_counter() - start, made.stdout + made.stderr)
+    # Each project's processes share the cores with the other projects running at once.
+    env = {**os.environ, "PYTHONPATH": str(project / "src"), "OMP_NUM_THREADS": str(threads)}
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    return Outcome(
+        index, args, tests.returncode == 0, time.perf_counter() - start, tests.stdout[-4000:]
+    )
+
+
+def run(
+    combos: list[dict[str, object]],
+    jobs: int,
+    log: Callable[[str], None] = print,
+    root: Path | None = None,
+) -> list[Outcome]:
+    """Check every combination, jobs at a time; log each as it finishes."""
+    root = root or Path(tempfile.mkdtemp(prefix="scaffold-matrix-"))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    done = 0
+    outcomes = []
+    with ThreadPoolExecutor(jobs) as pool:
+        futures = [pool.submit(check_project, i, a, root, threads) for i, a in enumerate(combos)]
+        for future in as_completed(futures):
+            outcome = future.result()
+            done += 1
+            status = "ok" if outcome.ok else "FAILED"
+            flags = " ".join(outcome.args)
+            log(f"[{done}/{len(combos)}] {status} in {outcome.seconds:.0f} s: scaffold new {flags}")
+            if not outcome.ok:
+                log(outcome.log)
+            outcomes.append(outcome)
+    return sorted(outcomes, key=lambda outcome: outcome.index)
