@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "tests", "matrix"]
 nox.options.reuse_existing_virtualenvs = True
 
 ROOT = Path(__file__).resolve().parent
@@ -54,7 +54,8 @@ def demo(session: nox.Session) -> None:
 def matrix(session: nox.Session) -> None:
     """Generate projects from the catalogue with `scaffold new` and run each one's own tests.
 
-        nox -s matrix                   # pairwise: every pair of option values at least once
+        nox -s matrix                   # pairwise, and a slice of 4 (what CI runs)
+        nox -s matrix -- pairwise       # every pair of option values at least once
         nox -s matrix -- slice [N]      # N (default 4) of the full product, picked by the commit
         nox -s matrix -- full           # the full product (days on 2 cores)
         nox -s matrix -- ... --jobs J   # projects at once (default: one per core)
@@ -71,11 +72,11 @@ def matrix(session: nox.Session) -> None:
         at = args.index("--jobs")
         jobs = int(args[at + 1])
         del args[at : at + 2]
-    mode = args[0] if args else "pairwise"
+    mode = args[0] if args else "ci"
     valid, forbidden = matrix.split()
     if mode == "full":
         combos, refused = valid, forbidden
-    elif mode == "slice":
+    elif mode in ("slice", "ci"):
         count = int(args[1]) if len(args) > 1 else 4
         # The commit picks the slice: each CI run covers other combinations, and a failure is
         # reproduced by naming the same seed.
@@ -83,14 +84,18 @@ def matrix(session: nox.Session) -> None:
             ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
         )
         seed = os.environ.get("MATRIX_SEED") or head.stdout.strip() or "0"
-        session.log(f"slice seed {seed} (MATRIX_SEED={seed} nox -s matrix -- slice {count})")
+        session.log(f"slice seed {seed}: MATRIX_SEED={seed} nox -s matrix -- slice {count}")
         combos = matrix.rotating_slice(valid, count, seed)
         refused = matrix.rotating_slice(forbidden, 50, seed)
+        if mode == "ci":
+            combos = features.pairwise() + [c for c in combos if c not in features.pairwise()]
     elif mode == "pairwise":
         combos = features.pairwise()
         refused = matrix.rotating_slice(forbidden, 50, "pairwise")
     else:
-        session.error(f"unknown mode {mode!r}: pairwise, slice [N] or full")
+        session.error(
+            f"unknown mode {mode!r}: pairwise, slice [N] or full (none: pairwise + slice)"
+        )
     session.log(
         f"{len(valid)} valid combinations, {len(forbidden)} forbidden; "
         f"checking {len(combos)} projects with {jobs} at a time"
@@ -130,8 +135,10 @@ def tpu(session: nox.Session) -> None:
     session.run(*new, "--tpu", "--amp", "bf16", "--no-github-ci")
     session.chdir(dest)
     # PJRT_DEVICE=CPU: XLA compiles and runs on the host CPU, so the torch_xla path (lazy
-    # tensors, graph cuts, device loader, saving XLA tensors) runs without a TPU. One device:
-    # several CPU replicas (CPU_NUM_DEVICES=2) abort in XLA's all-reduce rendezvous.
+    # tensors, graph cuts, device loader, saving XLA tensors, the torch_xla.launch of `python -m
+    # ... train`) runs without a TPU. One process: XLA's CPU backend cannot run replicas in
+    # separate processes (CPU_NUM_DEVICES=2 aborts in its all-gather rendezvous), so the
+    # multi-chip test in the project's tests skips here and runs on a TPU host.
     env = {"PYTHONPATH": "src", "PJRT_DEVICE": "CPU"}
     session.run("python", "-m", "pytest", "-q", "tests/test_tpu.py", env=env)
     args = ["--max-steps", "4", "--progress-bar", "false"]
@@ -139,7 +146,49 @@ def tpu(session: nox.Session) -> None:
     session.run("python", "-m", "tpudemo.train", "test", "--progress-bar", "false", env=env)
 
 
-@nox.session(venv_backend="none")
+# The bench session's own env (.nox/bench): the frameworks the loop benchmark compares against
+# never enter the dev env. torch is pinned in every install so that none of them upgrades it.
+BENCH_TORCH = ["torch==2.14.1", "torchvision==0.29.1"]
+BENCH_REQUIREMENTS = [*BENCH_TORCH, "numpy", "tqdm", "tensorboard"]
+BENCH_FRAMEWORKS = ["lightning", "pytorch-ignite", "accelerate"]
+
+
+@nox.session(venv_backend="venv", reuse_venv=True)
 def bench(session: nox.Session) -> None:
-    """Start-up and generation time of the CLI (benchmarks/cli.py)."""
-    session.run(PYTHON, os.fspath(ROOT / "benchmarks" / "cli.py"), *session.posargs)
+    """CLI timings (benchmarks/cli.py), then a generated project's loop overhead, start-up and
+    memory against a raw loop, Lightning, Fabric, Ignite and Accelerate (benchmarks/loop.py;
+    arguments after -- go to loop.py, e.g. `nox -s bench -- --quick`). ~15 minutes on 2 cores."""
+    session.install(*BENCH_REQUIREMENTS, "-e", str(ROOT))
+    for framework in BENCH_FRAMEWORKS:
+        # One at a time, failures allowed: loop.py skips a framework it cannot import, and says so.
+        session.install(framework, *BENCH_TORCH, success_codes=[0, 1])
+    quick = "--quick" in session.posargs
+    session.run("python", os.fspath(ROOT / "benchmarks" / "cli.py"), *(["--runs", "3"] * quick))
+    session.run("python", os.fspath(ROOT / "benchmarks" / "loop.py"), *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def realdata(session: nox.Session) -> None:
+    """Train a `--data folder` project on real images offline and require >= 95 % test accuracy.
+
+    scikit-learn's bundled handwritten digits (benchmarks/realdata.py) are exported as PNGs,
+    then the generated project is trained and tested from its command line. The work goes to
+    the path given after -- (default: a new temporary folder)."""
+    sys.path.insert(0, os.fspath(ROOT / "benchmarks"))
+    import realdata as digits
+
+    work = Path(session.posargs[0]) if session.posargs else Path(tempfile.mkdtemp())
+    data, project = work / "data", work / digits.PROJECT
+    script = os.fspath(ROOT / "benchmarks" / "realdata.py")
+    session.run(PYTHON, script, "export", os.fspath(data))
+    steps = digits.commands(project, data)
+    session.run(*steps["new"])
+    session.chdir(project)
+    env = {"PYTHONPATH": "src"}
+    session.run(*steps["fit"], env=env)
+    output = session.run(*steps["test"], env=env, silent=True)
+    session.log(output.strip())
+    accuracy = digits.parse_test_accuracy(output)
+    if accuracy < digits.MIN_ACCURACY:
+        session.error(f"test accuracy {accuracy:.2%} < {digits.MIN_ACCURACY:.0%} (in {project})")
+    session.log(f"test accuracy {accuracy:.2%} (>= {digits.MIN_ACCURACY:.0%}); project: {project}")

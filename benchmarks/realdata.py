@@ -1,0 +1,119 @@
+"""Train a generated project on real images, offline: scikit-learn's handwritten digits.
+
+    python benchmarks/realdata.py export DATA_DIR  # DATA_DIR/{train,val,test}/<digit>/*.png
+    python benchmarks/realdata.py run [WORKDIR]    # export, generate, fit, test; exit 1 below 95 %
+
+scikit-learn ships the UCI digits inside its package (1,797 8x8 grey images, 0..16 per pixel),
+so nothing is downloaded. They are written as PNGs (scaled to 0..255) in the ImageFolder layout
+that a `--data folder` project reads, split 70/15/15 per class with a fixed seed. The project's
+folder loader converts them to RGB and resizes them to 32x32, its CNN's input. `nox -s realdata`
+and tests/test_realdata.py run the same steps.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SPLITS = ("train", "val", "test")
+PROJECT = "digits"  # the generated project's name, and so its package
+# Chosen on a 2-core CPU: 8 epochs of one-cycle LR reach 97-98 % test accuracy for seeds 1, 2, 3
+# and 42 (6 epochs: 97 %, 5: 96-97 %) in ~35 s of CPU time. No worker processes: the images are
+# tiny, and on 2 cores the template's default of 4 workers only adds start-up time.
+FIT_FLAGS = "--max-epochs 8 --batch-size 64 --lr 3e-3 --scheduler onecycle".split()
+QUIET = "--num-workers 0 --progress-bar false".split()  # fit and test
+MIN_ACCURACY = 0.95
+
+
+def export_digits(root: Path, seed: int = 0) -> dict[str, int]:
+    """Write the digits to root/{train,val,test}/<digit>/<index>.png; return each split's size.
+
+    Stratified 70/15/15 with a fixed seed: the same files on every machine and run."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images = np.rint(digits.images * (255 / 16)).astype(np.uint8)
+    indices = np.arange(len(images))
+    train, rest = train_test_split(
+        indices, test_size=0.3, stratify=digits.target, random_state=seed
+    )
+    val, test = train_test_split(
+        rest, test_size=0.5, stratify=digits.target[rest], random_state=seed
+    )
+    sizes = {}
+    for split, chosen in zip(SPLITS, (train, val, test), strict=True):
+        shutil.rmtree(root / split, ignore_errors=True)  # no stale images from another split
+        for index in sorted(chosen):
+            folder = root / split / str(digits.target[index])
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(images[index]).save(folder / f"{index:04d}.png")  # uint8 2-D: grey
+        sizes[split] = len(chosen)
+    return sizes
+
+
+def parse_test_accuracy(output: str) -> float:
+    """The test accuracy printed by `python -m PACKAGE.train test` ('test/acc 0.9815')."""
+    found = re.findall(r"test/acc (\d+(?:\.\d+)?)", output)
+    if not found:
+        raise ValueError(f"no test/acc in the output of the test command:\n{output}")
+    return float(found[-1])
+
+
+def commands(project: Path, data_dir: Path) -> dict[str, list[str]]:
+    """The command lines of each step: generate the project, fit it, test its best checkpoint."""
+    python, train = sys.executable, f"{PROJECT}.train"
+    data = ("--data-dir", str(data_dir))
+    new = ["-m", "torch_scaffold", "new", PROJECT, "--yes", "--dest", str(project)]
+    return {
+        "new": [python, *new, "--data", "folder", "--no-git"],
+        "fit": [python, "-m", train, "fit", *data, *FIT_FLAGS, *QUIET],
+        "test": [python, "-m", train, "test", *data, *QUIET],
+    }
+
+
+def run(workdir: Path, log=print) -> float:
+    """Export, generate, fit and test in workdir; return the best checkpoint's test accuracy."""
+    data_dir, project = workdir / "data", workdir / PROJECT
+    start = time.perf_counter()
+    sizes = export_digits(data_dir)
+    log(f"exported {sizes} to {data_dir} in {time.perf_counter() - start:.1f} s")
+    steps = commands(project, data_dir)
+    env = {**os.environ, "PYTHONPATH": str(project / "src")}
+    subprocess.run(steps["new"], check=True, capture_output=True, text=True)
+    output = ""
+    for step in ("fit", "test"):
+        start = time.perf_counter()
+        done = subprocess.run(steps[step], cwd=project, env=env, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"{step} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        output = done.stdout
+        log(f"{step}: {time.perf_counter() - start:.1f} s; last line: {output.splitlines()[-1]}")
+    return parse_test_accuracy(output)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("export", help="write the images only").add_argument("data_dir", type=Path)
+    run_parser = sub.add_parser("run", help="export, generate, fit, test")
+    run_parser.add_argument("workdir", type=Path, nargs="?", help="default: a new temporary folder")
+    args = parser.parse_args()
+    if args.command == "export":
+        print(f"exported {export_digits(args.data_dir)} to {args.data_dir}")
+        return
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="scaffold-realdata-"))
+    accuracy = run(workdir)
+    print(f"test accuracy {accuracy:.2%} (at least {MIN_ACCURACY:.0%} expected) in {workdir}")
+    sys.exit(0 if accuracy >= MIN_ACCURACY else 1)
+
+
+if __name__ == "__main__":
+    main()

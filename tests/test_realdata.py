@@ -1,0 +1,46 @@
+"""Real images, offline: scikit-learn's digits through a generated `--data folder` project."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+# Checked without importing them: collection stays fast.
+pytestmark = pytest.mark.skipif(
+    not all(importlib.util.find_spec(m) for m in ("sklearn", "torchvision")),
+    reason="needs scikit-learn and torchvision (pip install -e '.[dev]')",
+)
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "realdata.py"
+
+
+def load_realdata():
+    spec = importlib.util.spec_from_file_location("realdata", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_export_is_a_stratified_image_folder(tmp_path):
+    from PIL import Image
+
+    realdata = load_realdata()
+    sizes = realdata.export_digits(tmp_path)
+    assert sizes == {"train": 1257, "val": 270, "test": 270}
+    for split, size in sizes.items():
+        files = sorted((tmp_path / split).glob("*/*.png"))
+        assert len(files) == size
+        assert sorted(p.name for p in (tmp_path / split).iterdir()) == [str(d) for d in range(10)]
+        per_class = [len(list((tmp_path / split / str(d)).iterdir())) for d in range(10)]
+        assert max(per_class) - min(per_class) <= 3 * size // 100 + 2  # stratified: ~balanced
+    image = Image.open(files[0])
+    assert (image.mode, image.size) == ("L", (8, 8))
+    # Exporting again rewrites the same split (no stale files).
+    assert realdata.export_digits(tmp_path) == sizes
+    assert len(list(tmp_path.glob("*/*/*.png"))) == 1797
+
+
+@pytest.mark.slow
+def test_generated_project_learns_the_digits(tmp_path):
+    realdata = load_realdata()
+    accuracy = realdata.run(tmp_path, log=lambda line: None)
+    assert accuracy >= realdata.MIN_ACCURACY
