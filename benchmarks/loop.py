@@ -1,0 +1,597 @@
+"""Loop overhead, start-up and peak memory of a generated project against a raw PyTorch loop.
+
+    python benchmarks/loop.py [--quick] [--pairs N] [--models mlp,cnn] [--variants a,b] [--json F]
+
+Renders a project with every feature that runs on a CPU (`RENDER_FLAGS`) and trains it with its
+own `fit` at full precision ("32-true", torch.compile off: the AMP and compile code paths are
+rendered but switched off), accumulation 1, the tqdm bar on and logging at its default interval.
+The same model, data, batch size and optimizer are trained by a hand-written loop (`raw`) and,
+where installed, by Lightning (bare and with its defaults), Lightning Fabric, PyTorch-Ignite and
+HF Accelerate. Not a test: the numbers depend on the machine; only ratios to `raw` are compared.
+
+Method (also in docs/benchmarks.md):
+- every measured run is a fresh subprocess with one torch thread and fixed glibc malloc
+  thresholds (MALLOC_ENV); one short warm-up round of every variant is run and discarded, then
+  `--pairs` rounds; within a round each variant runs once, in
+  an order rotated from round to round, so slow phases of a shared machine hit all variants;
+- a global optimizer step post-hook (`register_optimizer_step_post_hook`, the same in every
+  variant) timestamps each optimizer step; steps K+1..N of one long epoch are timed. The train
+  set is the generated project's synthetic train set repeated so that the first epoch outlasts
+  N steps: no validation, checkpoint or epoch end falls in the window (the generated loop
+  validates and checkpoints at epoch ends only, after the window here). ms/step is the median
+  over blocks of 50 steps (the generated loop's logging interval, so each block holds exactly
+  one logging step) of the block's mean: robust to bursts of other load; the plain mean over
+  the window, by the wall clock and in process CPU time, is reported too;
+- start-up is process start (just before the parent spawns the child) to the end of the first
+  optimizer step; peak memory is the child's ru_maxrss from os.wait4;
+- ratios are taken within a round (variant / raw of the same round): median, min..max.
+
+Models: `cnn` is the template's own Net; `mlp` is a tiny MLP (784-32-10) that makes loop overhead
+dominate. For the generated run `mlp` replaces the module attribute `<package>.train.Net` in the
+child process before `main()` runs; the generated code is otherwise untouched.
+"""
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PACKAGE = "bench"
+# Every feature that runs on a CPU. compile and amp are rendered but switched off at run time
+# (RUN_FLAGS); gpus (DDP) and slurm run as the single process of a plain `python -m`.
+RENDER_FLAGS = [
+    "--early-stopping",
+    "--logger",
+    "csv,tensorboard",
+    "--amp",
+    "bf16",
+    "--compile",
+    "--gpus",
+    "--slurm",
+    "--no-github-ci",
+    "--no-git",
+]
+RUN_FLAGS = ["--device", "cpu", "--precision", "32-true", "--compile", "false"]
+BATCH_SIZE, LR, WEIGHT_DECAY, SEED = 64, 1e-3, 0.01, 42  # the generated Config's defaults
+TRAIN_SIZE = 2048  # the generated synthetic train split
+# (warm-up steps K, steps N) per model: a window of 2 to 3 s on a 2-core Xeon.
+STEPS = {"mlp": (100, 3100), "cnn": (10, 160)}
+QUICK_STEPS = {"mlp": (50, 550), "cnn": (3, 53)}  # also the warm-up round's
+BLOCK = 50  # steps per block: the generated Config's log_every_n_steps
+# glibc's malloc moves its mmap threshold as a process frees memory, so whether a step's
+# buffers come from fresh kernel pages (minor page faults) depends on the allocation history:
+# with its defaults, 1 to 150 thousand faults per window, and up to 10% on the step time, at
+# random across runs of the same variant. Fixed thresholds keep every buffer on the reused heap.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(256 * 2**20)}
+TARGETS = {"loop": 1.02, "start-up": 1.10, "memory": 1.05}
+
+# variant -> (module it needs, description)
+VARIANTS = {
+    "raw": (None, "hand-written loop: DataLoader, AdamW, zero_grad, forward, backward, step"),
+    "generated": (None, "the generated project's fit(): every CPU feature, tqdm bar, loggers"),
+    "lightning-bare": ("lightning", "Trainer without logger, checkpoint, progress bar, summary"),
+    "lightning": ("lightning", "Trainer defaults; training_step self.log(prog_bar=True)"),
+    "fabric": ("lightning", "Lightning Fabric: setup, setup_dataloaders, fabric.backward"),
+    "ignite": ("ignite", "PyTorch-Ignite create_supervised_trainer, no handlers"),
+    "accelerate": ("accelerate", "HF Accelerate: Accelerator(cpu=True).prepare, backward"),
+}
+IMPORTS = {
+    "torch": "import torch",
+    "generated": f"import {PACKAGE}.train",
+    "lightning": "import lightning",
+    "ignite": "import ignite.engine",
+    "accelerate": "import accelerate",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The child: one measured run.
+
+
+def _classes():
+    """TinyMLP and Repeat, defined lazily so the parent never imports torch."""
+    from torch import nn
+    from torch.utils.data import Dataset
+
+    class TinyMLP(nn.Module):
+        """Same signature as the template's Net(in_channels, image_size, num_classes)."""
+
+        def __init__(self, in_channels: int, image_size: int, num_classes: int, width: int = 32):
+            super().__init__()
+            self.net = nn.Sequential(
+                nn.Flatten(),
+                nn.Linear(in_channels * image_size**2, width),
+                nn.ReLU(),
+                nn.Linear(width, num_classes),
+            )
+
+        def forward(self, x):
+            return self.net(x)
+
+    class Repeat(Dataset):
+        """`base` repeated `times` times: a long epoch without more memory."""
+
+        def __init__(self, base, times: int):
+            self.base, self.times = base, times
+
+        def __len__(self) -> int:
+            return len(self.base) * self.times
+
+        def __getitem__(self, index: int):
+            return self.base[index % len(self.base)]
+
+    return TinyMLP, Repeat
+
+
+def _repeats(steps: int) -> int:
+    """How many copies of the train set make the first epoch longer than `steps` batches."""
+    return (steps + 1) * BATCH_SIZE // TRAIN_SIZE + 2
+
+
+def _model(name: str):
+    import torch
+
+    torch.manual_seed(SEED)
+    tiny_mlp, _ = _classes()
+    if name == "mlp":
+        return tiny_mlp(1, 28, 10)
+    return importlib.import_module(f"{PACKAGE}.model").Net(1, 28, 10)
+
+
+def _loader(steps: int):
+    from torch.utils.data import DataLoader
+
+    data = importlib.import_module(f"{PACKAGE}.data")
+    _, repeat = _classes()
+    train_set = repeat(data.synthetic_dataset(TRAIN_SIZE, 1), _repeats(steps))
+    return DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, num_workers=0)
+
+
+def _optimizer(model):
+    import torch
+
+    return torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+
+
+def run_raw(model_name: str, steps: int) -> None:
+    import torch.nn.functional as F
+
+    model = _model(model_name)
+    optimizer = _optimizer(model)
+    loader = _loader(steps)
+    model.train()
+    step = 0
+    for x, y in loader:
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        if step == steps:
+            break
+
+
+def run_generated(model_name: str, steps: int) -> None:
+    train = importlib.import_module(f"{PACKAGE}.train")
+    data = importlib.import_module(f"{PACKAGE}.data")
+    tiny_mlp, repeat = _classes()
+    if model_name == "mlp":
+        train.Net = tiny_mlp  # the only change to the generated code: the model it builds
+    original_setup = data.DataModule.setup
+
+    def setup(self, stage):
+        original_setup(self, stage)
+        self.train_set = repeat(self.train_set, _repeats(steps))
+
+    data.DataModule.setup = setup
+    train.main(["fit", *RUN_FLAGS, "--max-steps", str(steps)])
+
+
+def _lightning_module(model, log: bool):
+    import lightning as L
+    import torch.nn.functional as F
+
+    class Module(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            loss = F.cross_entropy(self.model(x), y)
+            if log:
+                self.log("train_loss", loss, prog_bar=True)
+            return loss
+
+        def configure_optimizers(self):
+            return _optimizer(self)
+
+    return Module()
+
+
+def run_lightning(model_name: str, steps: int, bare: bool) -> None:
+    import lightning as L
+
+    module = _lightning_module(_model(model_name), log=not bare)
+    off = {}
+    if bare:
+        off = dict(
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+    trainer = L.Trainer(max_steps=steps, accelerator="cpu", devices=1, **off)
+    trainer.fit(module, _loader(steps))
+
+
+def run_fabric(model_name: str, steps: int) -> None:
+    import torch.nn.functional as F
+    from lightning.fabric import Fabric
+
+    fabric = Fabric(accelerator="cpu", devices=1)
+    model = _model(model_name)
+    model, optimizer = fabric.setup(model, _optimizer(model))
+    loader = fabric.setup_dataloaders(_loader(steps))
+    model.train()
+    step = 0
+    for x, y in loader:
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        fabric.backward(loss)
+        optimizer.step()
+        step += 1
+        if step == steps:
+            break
+
+
+def run_ignite(model_name: str, steps: int) -> None:
+    import torch.nn.functional as F
+    from ignite.engine import create_supervised_trainer
+
+    model = _model(model_name)
+    trainer = create_supervised_trainer(model, _optimizer(model), F.cross_entropy, device="cpu")
+    trainer.run(_loader(steps), max_epochs=1, epoch_length=steps)
+
+
+def run_accelerate(model_name: str, steps: int) -> None:
+    import torch.nn.functional as F
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=True)
+    model = _model(model_name)
+    model, optimizer, loader = accelerator.prepare(model, _optimizer(model), _loader(steps))
+    model.train()
+    step = 0
+    for x, y in loader:
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        optimizer.step()
+        step += 1
+        if step == steps:
+            break
+
+
+RUNNERS = {
+    "raw": run_raw,
+    "generated": run_generated,
+    "lightning-bare": lambda m, n: run_lightning(m, n, bare=True),
+    "lightning": lambda m, n: run_lightning(m, n, bare=False),
+    "fabric": run_fabric,
+    "ignite": run_ignite,
+    "accelerate": run_accelerate,
+}
+
+
+def child(variant: str, model_name: str, steps: int, out: Path) -> None:
+    import torch
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    torch.set_num_threads(1)
+    stamps: list[float] = []
+    cpu: list[float] = []
+    first_step: list[float] = []
+    faults: list[int] = []
+
+    def after_step(optimizer, args, kwargs) -> None:
+        stamps.append(time.perf_counter())
+        cpu.append(time.process_time())
+        if not first_step:
+            first_step.append(time.time())  # wall clock: compared with the parent's spawn time
+        if len(stamps) in (1, steps):
+            # Minor page faults (fresh memory from the kernel) between steps 1 and N.
+            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+
+    register_optimizer_step_post_hook(after_step)
+    RUNNERS[variant](model_name, steps)
+    result = {
+        "first_step": first_step[0],
+        "stamps": stamps,
+        "cpu": cpu,
+        "page_faults": faults[-1] - faults[0],
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+    out.write_text(json.dumps(result))
+
+
+# ---------------------------------------------------------------------------------------------
+# The parent: render, spawn, collect, report.
+
+
+def render(dest: Path) -> Path:
+    cmd = [sys.executable, "-m", "torch_scaffold", "new", PACKAGE, "--yes", "--dest", str(dest)]
+    subprocess.run([*cmd, *RENDER_FLAGS], check=True, stdout=subprocess.DEVNULL)
+    return dest
+
+
+def spawn(argv: list[str], project: Path, workdir: Path, log: Path) -> tuple[float, int, int]:
+    """Run `python <argv>` in a fresh process: (start wall time, exit code, peak RSS in KiB)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(project / "src"), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONWARNINGS": "ignore",
+        **MALLOC_ENV,
+    }
+    with open(log, "w") as f:
+        start = time.time()
+        proc = subprocess.Popen([sys.executable, *argv], cwd=workdir, env=env, stdout=f, stderr=f)
+        # wait4, not wait: the resource usage of this one child (ru_maxrss, KiB on Linux).
+        _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return start, proc.returncode, usage.ru_maxrss
+
+
+def measure(variant: str, model: str, steps: int, project: Path, tmp: Path, tag: str) -> dict:
+    workdir = tmp / f"{tag}-{model}-{variant}"
+    workdir.mkdir()
+    out, log = workdir / "result.json", workdir / "log.txt"
+    argv = [__file__, "--child", variant, "--models", model, "--steps", str(steps), "--out"]
+    start, code, maxrss = spawn([*argv, str(out)], project, workdir, log)
+    if code != 0 or not out.is_file():
+        tail = log.read_text(errors="replace").strip().splitlines()[-8:]
+        return {"error": f"exit code {code}: " + " / ".join(tail)}
+    result = json.loads(out.read_text())
+    result["startup"] = result["first_step"] - start
+    result["maxrss_mib"] = maxrss / 1024
+    return result
+
+
+def step_times(result: dict, warmup: int, steps: int) -> tuple[float, float, float]:
+    """Seconds per optimizer step over steps warmup+1..steps: (median over BLOCK-step blocks,
+    window mean by the wall clock, window mean by the process's CPU time)."""
+    wall, cpu = result["stamps"], result["cpu"]
+    if len(wall) != steps:
+        raise RuntimeError(f"expected {steps} optimizer steps, counted {len(wall)}")
+    edges = range(warmup - 1, steps, BLOCK)
+    blocks = [(wall[b] - wall[a]) / (b - a) for a, b in zip(edges, edges[1:], strict=False)]
+    mean = (wall[-1] - wall[warmup - 1]) / (steps - warmup)
+    cpu_mean = (cpu[-1] - cpu[warmup - 1]) / (steps - warmup)
+    return (statistics.median(blocks) if blocks else mean), mean, cpu_mean
+
+
+STAT_KEYS = ("block_s", "mean_s", "cpu_mean_s")  # step_times, in the --json file
+
+
+def import_time(statement: str, project: Path, tmp: Path) -> float | str:
+    """Process start to the end of `statement`, in a fresh process (its exit not counted)."""
+    log = tmp / "import.log"
+    program = f"{statement}; import time; print(time.time())"
+    start, code, _ = spawn(["-c", program], project, tmp, log)
+    lines = log.read_text(errors="replace").strip().splitlines()
+    if code != 0:
+        return "failed: " + (lines[-1] if lines else f"exit code {code}")
+    return float(lines[-1]) - start
+
+
+def ratio_cell(ratios: list[float]) -> str:
+    return f"{statistics.median(ratios):.3f} ({min(ratios):.3f}..{max(ratios):.3f})"
+
+
+def loop_table(results: dict, variants: list[str], model: str, steps: tuple[int, int]) -> str:
+    """Loop time, start-up and peak RSS of each variant, and their ratios to raw's."""
+    warmup, total = steps
+    raws = results["raw"]
+    lines = [
+        f"#### {model}: steps {warmup + 1}..{total} timed, {len(raws)} rounds",
+        "",
+        "| variant | ms/step | ratio to raw | ratio, window mean | ratio, CPU time "
+        "| start-up (s) | ratio to raw | peak RSS (MiB) | ratio to raw | page faults/step |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    base = [step_times(r, warmup, total) for r in raws]
+    for variant in variants:
+        runs = results[variant]
+        times = [step_times(r, warmup, total) for r in runs]
+        cells = [variant, f"{1000 * statistics.median(t[0] for t in times):.3f}"]
+        for i in range(3):
+            cells.append(ratio_cell([t[i] / b[i] for t, b in zip(times, base, strict=True)]))
+        for key, unit in (("startup", "{:.2f}"), ("maxrss_mib", "{:.0f}")):
+            cells.append(unit.format(statistics.median(r[key] for r in runs)))
+            cells.append(ratio_cell([r[key] / b[key] for r, b in zip(runs, raws, strict=True)]))
+        cells.append(f"{statistics.median(r['page_faults'] for r in runs) / total:.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def import_table(imports: dict[str, list]) -> str:
+    lines = ["| statement | s | ratio to `import torch` |", "|---|---|---|"]
+    torch_median = statistics.median(imports["torch"])
+    for key, times in imports.items():
+        failed = [t for t in times if isinstance(t, str)]
+        if failed:
+            lines.append(f"| `{IMPORTS[key]}` | {failed[0]} | - |")
+            continue
+        median = statistics.median(times)
+        lines.append(f"| `{IMPORTS[key]}` | {median:.2f} | {median / torch_median:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}"
+
+
+def load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few steps, 1 round: a smoke run")
+    parser.add_argument("--pairs", type=int, default=None, help="measured rounds (default 5)")
+    parser.add_argument("--models", default="mlp,cnn", help="comma-separated: mlp, cnn")
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help="comma-separated: " + ", ".join(VARIANTS)
+    )
+    parser.add_argument("--import-runs", type=int, default=None, help="fresh imports (default 5)")
+    parser.add_argument(
+        "--project", type=Path, help=f"time this rendered project (package {PACKAGE}) instead"
+    )
+    parser.add_argument(
+        "--malloc-defaults",
+        action="store_true",
+        help="leave glibc's malloc thresholds alone (noisier: see MALLOC_ENV)",
+    )
+    parser.add_argument("--json", type=Path, help="also write every measurement to this file")
+    # Internal: one measured run (spawned by the parent).
+    parser.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
+    parser.add_argument("--steps", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.models = [m for m in args.models.split(",") if m]
+    args.variants = [v for v in args.variants.split(",") if v]
+    for model in args.models:
+        if model not in STEPS:
+            parser.error(f"unknown model {model!r}: choose from {', '.join(STEPS)}")
+    for variant in args.variants:
+        if variant not in VARIANTS:
+            parser.error(f"unknown variant {variant!r}: choose from {', '.join(VARIANTS)}")
+    if "raw" not in args.variants:
+        args.variants.insert(0, "raw")  # every ratio is to raw
+    if args.pairs is None:
+        args.pairs = 1 if args.quick else 5
+    if args.import_runs is None:
+        args.import_runs = 2 if args.quick else 5
+    if args.pairs < 1 or args.import_runs < 1:
+        parser.error("--pairs and --import-runs must be 1 or more")
+    return args
+
+
+def run_rounds(args, variants: list[str], skipped: dict, project: Path, tmp: Path) -> dict:
+    """Round 0 (warm-up: page cache, .pyc files, QUICK_STEPS) is discarded; then args.pairs
+    rounds, each variant once per round per model, in an order rotated from round to round."""
+    steps = QUICK_STEPS if args.quick else STEPS
+    results = {m: {v: [] for v in variants} for m in args.models}
+    for round_ in range(args.pairs + 1):
+        for model in args.models:
+            warmup, total = steps[model] if round_ else QUICK_STEPS[model]
+            shift = round_ % len(variants)
+            for variant in variants[shift:] + variants[:shift]:
+                if variant in skipped:
+                    continue
+                result = measure(variant, model, total, project, tmp, f"r{round_}")
+                if "error" in result and variant in ("raw", "generated"):
+                    raise RuntimeError(f"{variant} {model} failed: {result['error']}")
+                if "error" in result:
+                    skipped[variant] = result["error"]
+                    print(f"skipped {variant}: {result['error']}", flush=True)
+                    continue
+                if result["threads"] != 1:
+                    raise RuntimeError(f"{variant} ran with {result['threads']} torch threads")
+                if round_:
+                    results[model][variant].append(result)
+                ms = 1000 * step_times(result, warmup, total)[0]
+                print(
+                    f"{f'round {round_}' if round_ else 'warm-up'} {model} {variant}: "
+                    f"{ms:.3f} ms/step, start-up {result['startup']:.2f} s, "
+                    f"{result['maxrss_mib']:.0f} MiB, {result['page_faults']} page faults",
+                    flush=True,
+                )
+    return {m: {v: runs for v, runs in by.items() if v not in skipped} for m, by in results.items()}
+
+
+def run_imports(runs: int, project: Path, tmp: Path) -> dict[str, list]:
+    imports: dict[str, list] = {}
+    for _ in range(runs):
+        for key, statement in IMPORTS.items():
+            module = statement.split()[1].split(".")[0]
+            if key not in ("torch", "generated") and importlib.util.find_spec(module) is None:
+                continue
+            imports.setdefault(key, []).append(import_time(statement, project, tmp))
+    return imports
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.child:
+        child(args.child, args.models[0], args.steps, args.out)
+        return
+    steps = QUICK_STEPS if args.quick else STEPS
+    if args.malloc_defaults:
+        MALLOC_ENV.clear()
+    variants, skipped = [], {}
+    for variant in args.variants:
+        module = VARIANTS[variant][0]
+        if module and importlib.util.find_spec(module) is None:
+            skipped[variant] = f"{module} is not installed"
+        else:
+            variants.append(variant)
+    print(f"{machine()}; load average before: {load()}")
+    for variant in variants:
+        print(f"  {variant}: {VARIANTS[variant][1]}")
+    for variant, reason in skipped.items():
+        print(f"skipped {variant}: {reason}")
+    began = time.time()
+    with tempfile.TemporaryDirectory(prefix="scaffold-bench-") as name:
+        tmp = Path(name)
+        project = args.project.resolve() if args.project else render(tmp / "project")
+        results = run_rounds(args, variants, skipped, project, tmp)
+        imports = run_imports(args.import_runs, project, tmp)
+    torch_version = results[args.models[0]]["raw"][0]["torch"]
+    print(f"\n{machine()}; torch {torch_version}; load average after: {load()}")
+    print(f"rendered with: {' '.join(RENDER_FLAGS)}; fit {' '.join(RUN_FLAGS)}")
+    print(f"wall time {time.time() - began:.0f} s\n")
+    for model in args.models:
+        print(loop_table(results[model], list(results[model]), model, steps[model]))
+    print("#### import time (process start to end of import, median)\n")
+    print(import_table(imports))
+    for variant, reason in skipped.items():
+        print(f"skipped {variant}: {reason}")
+    print("targets (generated / raw): " + ", ".join(f"{k} <= {v}" for k, v in TARGETS.items()))
+    if args.json:
+        summary = {
+            m: {
+                v: [
+                    dict(zip(STAT_KEYS, step_times(r, *steps[m]), strict=True))
+                    | {k: x for k, x in r.items() if k not in ("stamps", "cpu")}
+                    for r in runs
+                ]
+                for v, runs in by_variant.items()
+            }
+            for m, by_variant in results.items()
+        }
+        args.json.write_text(json.dumps({"results": summary, "imports": imports}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
