@@ -44,6 +44,20 @@ def test_every_pairwise_combination_renders(classifier, tmp_path, answers):
     assert (recorded["project_name"], recorded["package_name"]) == ("demo", "demo")
 
 
+TPU = {"tpu": True, "gpus": False, "slurm": False, "compile": False}
+
+
+@pytest.mark.parametrize("extra", [{}, TPU], ids=["everything", "tpu"])
+def test_a_long_project_name_renders_lint_clean(classifier, tmp_path, extra):
+    """Usage lines in docstrings name the package: they may run long, and must not fail lint."""
+    name = "my-rather-long-project-name-for-a-classifier"
+    answers = {"project_name": name, **features.everything(), **extra}
+    project = render.create_project(
+        tmp_path / name, template=classifier, answers=answers, git=False
+    )
+    assert (project / "src" / name.replace("-", "_") / "train.py").is_file()
+
+
 def test_answers_file_has_no_absolute_paths(classifier, tmp_path):
     project = render.create_project(tmp_path / "demo", template=classifier, answers={}, git=False)
     text = (project / ".copier-answers.yml").read_text()
