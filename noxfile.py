@@ -88,7 +88,8 @@ def matrix(session: nox.Session) -> None:
         combos = matrix.rotating_slice(valid, count, seed)
         refused = matrix.rotating_slice(forbidden, 50, seed)
         if mode == "ci":
-            combos = features.pairwise() + [c for c in combos if c not in features.pairwise()]
+            pairs = features.pairwise()
+            combos = pairs + [c for c in combos if c not in pairs]
     elif mode == "pairwise":
         combos = features.pairwise()
         refused = matrix.rotating_slice(forbidden, 50, "pairwise")
