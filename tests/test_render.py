@@ -210,7 +210,7 @@ def test_interrupt_half_way_leaves_nothing(templates, tmp_path, monkeypatch, err
         assert (root / "src/demo/__init__.py").is_file()  # half-way: files exist
         raise error
 
-    monkeypatch.setattr(render, "_git_setup", boom)
+    monkeypatch.setattr(render.gitops, "init", boom)
     with pytest.raises(error):
         render.create_project(tmp_path / "new" / "parents" / "demo", template="tiny", answers={})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["templates"]

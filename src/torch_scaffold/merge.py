@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from torch_scaffold import __version__, features, render
+from torch_scaffold import git as gitops
 from torch_scaffold.errors import (
     GitError,
     MergeConflict,
@@ -26,7 +27,7 @@ from torch_scaffold.errors import (
     ScaffoldError,
 )
 
-BRANCH = render.TEMPLATE_BRANCH
+BRANCH = gitops.TEMPLATE_BRANCH
 REF = f"refs/heads/{BRANCH}"
 
 
@@ -77,7 +78,7 @@ def _selections(answers: Mapping[str, object]) -> dict[str, object]:
 def _check_repository(project: Path) -> str:
     """The commit of the template branch; refuse unless the merge will be clean to undo."""
     try:
-        top = render.git(project, "rev-parse", "--show-toplevel").stdout.strip()
+        top = gitops.run(project, "rev-parse", "--show-toplevel").stdout.strip()
     except GitError:
         raise NotAProject(
             f"{project} is not a git repository: scaffold merges its changes with git; "
@@ -85,22 +86,22 @@ def _check_repository(project: Path) -> str:
         ) from None
     if Path(top).resolve() != project.resolve():
         raise NotAProject(f"{project} is inside the git repository {top}; run scaffold from {top}")
-    if render.git(project, "rev-parse", "-q", "--verify", "MERGE_HEAD", ok_codes=(0, 1)).stdout:
+    if gitops.run(project, "rev-parse", "-q", "--verify", "MERGE_HEAD", ok_codes=(0, 1)).stdout:
         raise NotAProject(
             "a merge is in progress: finish it with 'git commit' or undo it with "
             "'git merge --abort', then run this again"
         )
-    status = render.git(project, "status", "--porcelain", "--untracked-files=no").stdout
+    status = gitops.run(project, "status", "--porcelain", "--untracked-files=no").stdout
     if status.strip():
         raise NotAProject(
             "the project has uncommitted changes: commit or stash them first, so the merge "
             "can be reviewed and undone on its own"
         )
     for ref in (REF, f"refs/remotes/origin/{BRANCH}"):
-        found = render.git(project, "rev-parse", "-q", "--verify", ref, ok_codes=(0, 1))
+        found = gitops.run(project, "rev-parse", "-q", "--verify", ref, ok_codes=(0, 1))
         if found.stdout.strip():
             if ref != REF:  # a fresh clone: start the local branch from the remote one
-                render.git(project, "branch", BRANCH, found.stdout.strip())
+                gitops.run(project, "branch", BRANCH, found.stdout.strip())
             return found.stdout.strip()
     raise NotAProject(
         f"the project has no '{BRANCH}' branch (the pristine template that scaffold merges "
@@ -117,12 +118,12 @@ def _pristine_commit(project: Path, answers: Mapping[str, object], parent: str, 
             tree_dir, template=str(answers["_template"]), answers={**names, **_selections(answers)}
         )
         env = {"GIT_INDEX_FILE": str(index)}
-        render.git(project, "--work-tree", str(tree_dir), "add", "--all", env=env)
-        tree = render.git(project, "write-tree", env=env).stdout.strip()
-    if tree == render.git(project, "rev-parse", f"{parent}^{{tree}}").stdout.strip():
+        gitops.run(project, "--work-tree", str(tree_dir), "add", "--all", env=env)
+        tree = gitops.run(project, "write-tree", env=env).stdout.strip()
+    if tree == gitops.run(project, "rev-parse", f"{parent}^{{tree}}").stdout.strip():
         return None
-    config = render.git_identity(project)
-    return render.git(
+    config = gitops.identity(project)
+    return gitops.run(
         project, "commit-tree", tree, "-p", parent, "-m", message, config=config
     ).stdout.strip()
 
@@ -134,21 +135,21 @@ def _apply(project: Path, answers: Mapping[str, object], message: str, dry_run: 
         raise NothingToDo("nothing to change: the project's template already matches")
     if dry_run:
         # merge-tree computes the merge, conflicts and all, without touching a file or ref.
-        merged = render.git(
+        merged = gitops.run(
             project, "merge-tree", "--write-tree", "--name-only", "HEAD", commit, ok_codes=(0, 1)
         )
         tree, _, rest = merged.stdout.partition("\n")
         conflicts = sorted(set(rest.split("\n\n")[0].split())) if merged.returncode else []
-        diff = render.git(project, "diff", "HEAD", tree).stdout
-        changed = render.git(project, "diff", "--name-only", "HEAD", tree).stdout.split()
+        diff = gitops.run(project, "diff", "HEAD", tree).stdout
+        changed = gitops.run(project, "diff", "--name-only", "HEAD", tree).stdout.split()
         return MergeResult(changed=changed, conflicts=conflicts, diff=diff)
-    render.git(project, "update-ref", REF, commit, parent)
-    render.git(project, "merge", "--no-ff", "--no-commit", "-m", message, BRANCH, ok_codes=(0, 1))
-    conflicts = render.git(project, "diff", "--name-only", "--diff-filter=U").stdout.split()
-    changed = render.git(project, "diff", "--name-only", "HEAD").stdout.split()
+    gitops.run(project, "update-ref", REF, commit, parent)
+    gitops.run(project, "merge", "--no-ff", "--no-commit", "-m", message, BRANCH, ok_codes=(0, 1))
+    conflicts = gitops.run(project, "diff", "--name-only", "--diff-filter=U").stdout.split()
+    changed = gitops.run(project, "diff", "--name-only", "HEAD").stdout.split()
     if conflicts:
         # "DU": a file the user deleted that the change needs; the rest have <<<<<<< markers.
-        status = render.git(project, "status", "--porcelain").stdout.splitlines()
+        status = gitops.run(project, "status", "--porcelain").stdout.splitlines()
         deleted = [line[3:] for line in status if line.startswith("DU ")]
         named = [
             f"{path} (you deleted it; the change needs it)" if path in deleted else path

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from torch_scaffold import __version__, features
+from torch_scaffold import git as gitops
 from torch_scaffold.errors import (
     DestinationExists,
     GitError,
@@ -34,11 +35,6 @@ RESERVED_NAMES = frozenset(
     {"torch", "torchvision", "tqdm", "numpy", "test", "tests", "scaffold", "torch_scaffold"}
 )
 ANSWERS_FILE = ".copier-answers.yml"
-TEMPLATE_BRANCH = "scaffold/template"
-# Used only when the user has no git identity configured.
-FALLBACK_GIT_NAME = "torch-scaffold"
-FALLBACK_GIT_EMAIL = "scaffold@localhost"
-NO_GIT = "git is not installed or not on PATH; install git or pass --no-git"
 
 
 def templates_dir() -> Path:
@@ -159,72 +155,6 @@ def render(dst: Path, *, template: str, answers: Mapping[str, object]) -> None:
     _format(Path(dst), template)
 
 
-def _git_env() -> dict[str, str]:
-    # Variables a surrounding git (e.g. a hook) may set would point git at another repository.
-    drop = {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY"}
-    return {k: v for k, v in os.environ.items() if k not in drop}
-
-
-def git(
-    cwd: Path,
-    *args: str,
-    config: list[str] | tuple[str, ...] = (),
-    env: dict[str, str] | None = None,
-    ok_codes: tuple[int, ...] = (0,),
-) -> subprocess.CompletedProcess[str]:
-    """Run git in ``cwd``; a return code outside ``ok_codes`` raises ``GitError``."""
-    try:
-        result = subprocess.run(
-            ["git", *config, *args],
-            cwd=cwd,
-            env={**_git_env(), **(env or {})},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except FileNotFoundError:
-        raise GitError(NO_GIT) from None
-    if result.returncode not in ok_codes:
-        detail = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
-        raise GitError(f"'git {args[0]}' failed: {detail}")
-    return result
-
-
-def _git(cwd: Path, *args: str, config: list[str] | tuple[str, ...] = ()) -> str:
-    try:
-        return git(cwd, *args, config=config).stdout.strip()
-    except GitError as error:
-        raise GitError(f"{error}; or pass --no-git") from None
-
-
-def git_identity(cwd: Path) -> list[str]:
-    """``-c`` options that supply a committer identity only where the user has none."""
-    options: list[str] = []
-    for key, env, fallback in (
-        ("user.name", ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"), FALLBACK_GIT_NAME),
-        ("user.email", ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL", "EMAIL"), FALLBACK_GIT_EMAIL),
-    ):
-        if any(os.environ.get(e) for e in env):
-            continue
-        try:
-            _git(cwd, "config", key)
-        except GitError:
-            options += ["-c", f"{key}={fallback}"]
-    return options
-
-
-def _git_setup(root: Path, *, name: str, template: str) -> None:
-    """Initialise the repository: one commit on ``main`` and the vendor branch beside it."""
-    _git(root, "init", "--quiet", "--initial-branch", "main")
-    _git(root, "add", "--all")
-    message = f"Generate {name} with torch-scaffold {__version__} (template {template})"
-    # Not signed and no hooks: this commit is the pristine rendering, made non-interactively.
-    config = [*git_identity(root), "-c", "commit.gpgsign=false"]
-    _git(root, "commit", "--quiet", "--no-verify", "--message", message, config=config)
-    # The pristine-template vendor branch that `add`/`update` merge from.
-    _git(root, "branch", TEMPLATE_BRANCH)
-
-
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -268,7 +198,7 @@ def create_project(
     template_path(template)
     check_destination(dst)
     if git and shutil.which("git") is None:
-        raise GitError(NO_GIT)
+        raise GitError(gitops.NOT_INSTALLED)
 
     # Create missing parents; on failure remove the ones we made.
     created = next((p for p in reversed([dst.parent, *dst.parent.parents]) if not p.exists()), None)
@@ -280,7 +210,13 @@ def create_project(
         full = {"project_name": project_name, "package_name": package_name, **resolved}
         render(tmp, template=template, answers=full)
         if git:
-            _git_setup(tmp, name=project_name, template=template)
+            message = (
+                f"Generate {project_name} with torch-scaffold {__version__} (template {template})"
+            )
+            try:
+                gitops.init(tmp, message=message)
+            except GitError as error:
+                raise GitError(f"{error}; or pass --no-git") from None
         check_destination(dst)  # again: something may have appeared while we rendered
         if dst.is_dir():
             dst.rmdir()
