@@ -18,7 +18,6 @@ from torch_scaffold.errors import (
     FeaturePresent,
     MergeConflict,
     NotAProject,
-    NothingToDo,
     UnknownFeature,
 )
 
@@ -172,9 +171,8 @@ def test_an_overlapping_edit_becomes_a_git_conflict(classifier, tmp_path):
     assert info.value.exit_code == 3
     assert str(info.value).startswith("conflicts in src/demo/train.py: resolve the <<<<<<<")
     text = train.read_text()
-    assert (
-        "<<<<<<< HEAD\n" in text and "=======\n" in text and ">>>>>>> scaffold/template\n" in text
-    )
+    incoming = git(project, "rev-parse", "MERGE_HEAD")  # the new pristine rendering
+    assert "<<<<<<< HEAD\n" in text and "=======\n" in text and f">>>>>>> {incoming}\n" in text
     status = git(project, "status", "--porcelain").splitlines()
     assert "UU src/demo/train.py" in status
     assert (project / "src/demo/early_stopping.py").is_file()  # the rest merged cleanly
@@ -267,9 +265,8 @@ def test_a_fresh_clone_has_the_base_too(edited, tmp_path):
     subprocess.run(["git", "clone", "-q", str(project), str(clone)], check=True)
     merge.add_feature(clone, kind="callback", name="early-stopping")
     assert_edits_kept(clone)
-    assert git(clone, "rev-parse", "scaffold/template^") == git(
-        project, "rev-parse", "scaffold/template"
-    )
+    # The new rendering is made on top of the one the original has merged.
+    assert git(clone, "rev-parse", "MERGE_HEAD^") == git(project, "rev-parse", "scaffold/template")
 
 
 def old_template(root: Path) -> Path:
@@ -302,8 +299,9 @@ def test_update_from_an_older_template_keeps_the_edits(classifier, tmp_path, mon
     assert_edits_kept(project)
     assert render.read_answers(project)["_scaffold_version"] == render.__version__
     git(project, "commit", "-qm", "update")
-    with pytest.raises(NothingToDo):
-        merge.update_project(project)
+    before = state(project)
+    assert merge.update_project(project).up_to_date  # like git pull: a success, no empty merge
+    assert state(project) == before
 
 
 def test_refusals_say_why_and_touch_nothing(edited, tmp_path):
