@@ -21,7 +21,7 @@ FAKE_GIT = """\
 # Counts the git calls; at call $FAULT_AT it fails, or kills its caller (scaffold).
 n=$(( $(cat "$FAULT_DIR/count" 2>/dev/null || echo 0) + 1 ))
 echo "$n" > "$FAULT_DIR/count"
-echo "$*" >> "$FAULT_DIR/calls"
+echo "$*" | tr '\n' ' ' >> "$FAULT_DIR/calls"; echo >> "$FAULT_DIR/calls"
 if [ "$n" = "$FAULT_AT" ]; then
   case "$FAULT_MODE" in
     fail) echo "fatal: injected failure" >&2; exit 128 ;;
