@@ -1,3 +1,4 @@
+import os
 import re
 import subprocess
 import sys
@@ -39,18 +40,40 @@ def test_new_help_lists_the_catalogue_flags():
 
 
 def test_features_table_lists_every_entry():
-    result = run("features")
+    result = run("features", env={"COLUMNS": "100"})
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "KIND", "FLAG", "DEFAULT", "ADDS", "REQUIRES/CONFLICTS"]
-    assert len(lines) == 1 + len(features.CATALOGUE)
-    for entry, line in zip(features.CATALOGUE, lines[1:], strict=True):
-        assert line.startswith(entry.name + " ")
-        assert entry.help in line
-    assert "--data mnist" in result.stdout
-    assert re.search(r"^github-ci +feature +--github-ci/--no-github-ci +on ", result.stdout, re.M)
+    assert lines[0].split() == ["NAME", "KIND", "FLAG", "DEFAULT", "ADDS"]
+    starts = [line.split()[0] for line in lines[1:] if not line.startswith(" ")]
+    assert sorted(starts) == sorted(f.name for f in features.CATALOGUE)
+    flat = " ".join(result.stdout.split())
+    for entry in features.CATALOGUE:
+        assert " ".join(entry.help.split()) in flat
+    assert re.search(r"^github-ci +feature +--\[no-\]github-ci +on ", result.stdout, re.M)
     assert re.search(r"^amp +feature +--amp none\|bf16\|fp16 +none ", result.stdout, re.M)
     assert re.search(r"^tensorboard +logger +--logger tensorboard ", result.stdout, re.M)
+    assert re.search(r"^compile +feature +--compile +off ", result.stdout, re.M)
+    assert "requires gpus, checkpoint" in flat and "--patience (an integer >= 0; default 3)" in flat
+
+
+@pytest.mark.parametrize("columns", [60, 80, 100, 140])
+def test_features_table_fits_the_terminal(columns):
+    result = run("features", env={"COLUMNS": str(columns)})
+    assert result.exit_code == 0
+    assert max(len(line) for line in result.stdout.splitlines()) <= columns
+
+
+def test_features_table_without_a_terminal_uses_100_columns(monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "torch_scaffold", "features"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if k != "COLUMNS"},
+    )
+    assert max(len(line) for line in out.stdout.splitlines()) <= 100
+    assert out.stdout.count("\n") > len(features.CATALOGUE)  # wrapped, not 250-column lines
 
 
 def test_new_creates_the_project_and_prints_next_steps(templates, tmp_path, monkeypatch):
@@ -62,7 +85,7 @@ def test_new_creates_the_project_and_prints_next_steps(templates, tmp_path, monk
         f"Created {project}\n"
         "Next:\n"
         "  cd my-proj\n"
-        "  pip install -e .\n"
+        "  pip install -e '.[dev]'\n"
         "  python -m my_proj.train\n"
         "  pytest\n"
     )
@@ -90,9 +113,9 @@ def test_new_without_tty_uses_defaults(templates, tmp_path):
 def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     dst = tmp_path / "d"
-    # data (a typo, asked again), amp, checkpoint, compile, gpus, slurm, tpu, early-stopping,
-    # logger, github-ci
-    answers = "mnsit\nmnist\nbf16\n\nn\ny\nn\nn\ny\ncsv,tensorboard\nn\n"
+    # data (a typo, asked again), amp, checkpoint, compile, gpus, slurm, early-stopping,
+    # logger, github-ci; not tpu: it conflicts with gpus
+    answers = "mnsit\nmnist\nbf16\n\nn\ny\nn\ny\ncsv,tensorboard\nn\n"
     result = run("new", "demo", "--dest", str(dst), "--no-git", input=answers)
     assert result.exit_code == 0, result.output
     assert "did you mean 'mnist'?" in result.output  # the bad answer is asked again

@@ -30,18 +30,18 @@ def test_defaults():
 
 
 def test_options_are_derived_from_the_catalogue():
-    flags = [(o.flag, o.answer, o.type) for o in features.options()]
+    flags = [(o.flag, o.answer, type(o).__name__) for o in features.options()]
     assert flags == [
-        ("--data", "dataset", "choice"),
-        ("--amp", "amp", "choice"),
-        ("--checkpoint", "checkpoint", "bool"),
-        ("--compile", "compile", "bool"),
-        ("--gpus", "gpus", "bool"),
-        ("--slurm", "slurm", "bool"),
-        ("--tpu", "tpu", "bool"),
-        ("--early-stopping", "early_stopping", "bool"),
-        ("--logger", "loggers", "multi"),
-        ("--github-ci", "github_ci", "bool"),
+        ("--data", "dataset", "GroupOption"),
+        ("--amp", "amp", "ValueOption"),
+        ("--checkpoint", "checkpoint", "BoolOption"),
+        ("--compile", "compile", "BoolOption"),
+        ("--gpus", "gpus", "BoolOption"),
+        ("--slurm", "slurm", "BoolOption"),
+        ("--tpu", "tpu", "BoolOption"),
+        ("--early-stopping", "early_stopping", "BoolOption"),
+        ("--logger", "loggers", "MultiOption"),
+        ("--github-ci", "github_ci", "BoolOption"),
     ]
     assert features.options()[0].choices == ("synthetic", "mnist", "cifar10", "folder")
 
@@ -177,10 +177,8 @@ def test_pairwise_covers_every_valid_pair_with_fewer_combos(tiny):
     chosen = features.pairwise()
     assert len(chosen) < len(combos) / 4
     assert all(c in combos for c in chosen)
-    opts = features.options()
-
     def pairs(c):
-        factors = features._factors(c, opts)
+        factors = features.current().factors(c)
         return {(a, b) for i, a in enumerate(factors) for b in factors[i + 1 :]}
 
     needed = set().union(*(pairs(c) for c in combos))

@@ -56,12 +56,14 @@ def text_table(catalogue: Catalogue, width: int | None = None) -> str:
     for *cells, text in rows:
         left = "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
         if beside:
-            wrapped = textwrap.wrap(text, width - indent) or [""]
+            wrapped = textwrap.wrap(text, width - indent, break_on_hyphens=False) or [""]
             lines.append(f"{left}  {wrapped[0]}".rstrip())
             lines += [" " * indent + more for more in wrapped[1:]]
         else:
             lines.append(left.rstrip())
-            lines += textwrap.wrap(text, width, initial_indent="    ", subsequent_indent="    ")
+            lines += textwrap.wrap(
+                text, width, initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False
+            )
     return "\n".join(lines)
 
 
