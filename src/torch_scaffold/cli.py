@@ -61,15 +61,20 @@ class OneLineErrors(TyperGroup):
 
 
 @contextmanager
-def _one_line(interrupted: str = "interrupted") -> Iterator[None]:
-    """Report a ScaffoldError, an OSError or a Ctrl-C as one line and exit."""
+def _one_line(interrupted: str = "interrupted", creating: Path | None = None) -> Iterator[None]:
+    """Report a ScaffoldError, an OSError (while ``creating`` a project) or a Ctrl-C as one
+    line and exit."""
     try:
         yield
     except ScaffoldError as error:
         raise _fail(str(error), error.exit_code) from None
     except OSError as error:
-        where = f" ({_short(error.filename)})" if error.filename else ""
-        raise _fail(f"{error.strerror or error}{where}", USAGE_EXIT_CODE) from None
+        reason = error.strerror or str(error)
+        if creating is not None:
+            message = f"cannot create {_short(creating)}: {reason}; choose another --dest"
+        else:
+            message = f"{_short(error.filename)}: {reason}" if error.filename else reason
+        raise _fail(message, USAGE_EXIT_CODE) from None
     except (KeyboardInterrupt, typer.Abort):
         raise _fail(interrupted, INTERRUPTED_EXIT_CODE) from None
 
@@ -137,8 +142,8 @@ def new(
     from torch_scaffold import render
 
     catalogue = features.current()
-    with _one_line("interrupted; nothing was written"):
-        dst = Path(dest if dest is not None else name).absolute()
+    dst = Path(dest if dest is not None else name).absolute()
+    with _one_line("interrupted; nothing was written", creating=dst):
         _, package = render.validate_name(name)
         render.template_path(template)
         render.check_destination(dst)
