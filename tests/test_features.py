@@ -177,6 +177,7 @@ def test_pairwise_covers_every_valid_pair_with_fewer_combos(tiny):
     chosen = features.pairwise()
     assert len(chosen) < len(combos) / 4
     assert all(c in combos for c in chosen)
+
     def pairs(c):
         factors = features.current().factors(c)
         return {(a, b) for i, a in enumerate(factors) for b in factors[i + 1 :]}

@@ -39,7 +39,7 @@ PROJECT_IMPORTS = frozenset(
     | {"mlflow", "pytest", "ruff", "hatchling"}
 )
 # Names a generated package must not take: importing it would shadow what the project uses.
-RESERVED_NAMES = PROJECT_IMPORTS | {"test", "tests", "scaffold", "torch_scaffold"}
+RESERVED_NAMES = PROJECT_IMPORTS | {"test", "tests", "conftest", "scaffold", "torch_scaffold"}
 # A longer name makes paths (src/NAME/..., the temporary folder) that file systems refuse.
 MAX_NAME_LENGTH = 100
 # Longest path and folder name accepted for --dest (Linux's PATH_MAX and NAME_MAX, less room
