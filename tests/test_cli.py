@@ -271,3 +271,67 @@ def test_python_dash_m_works():
         check=True,
     )
     assert out.stdout == f"torch-scaffold {__version__}\n"
+
+
+def test_the_questionnaire_skips_what_gpus_no_rules_out(classifier, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    dst = tmp_path / "d"
+    # data, amp, checkpoint, compile, gpus=no (so no slurm question), tpu, early-stopping,
+    # logger, github-ci
+    answers = "\n\n\n\nn\nn\n\n\n\n"
+    result = run("new", "demo", "--dest", str(dst), "--no-git", input=answers)
+    assert result.exit_code == 0, result.output
+    assert "gpus:" in result.output and "tpu:" in result.output
+    assert "slurm:" not in result.output
+    assert render.read_answers(dst)["slurm"] is False
+
+
+def test_the_questionnaire_follows_flags_given(classifier, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    dst = tmp_path / "d"
+    # --slurm needs gpus and checkpoint: neither is asked, nor tpu (it conflicts with gpus).
+    result = run("new", "demo", "--dest", str(dst), "--no-git", "--slurm", input="\n" * 6)
+    assert result.exit_code == 0, result.output
+    for question in ("checkpoint:", "gpus:", "tpu:", "slurm:"):
+        assert question not in result.output
+    recorded = render.read_answers(dst)
+    assert (recorded["slurm"], recorded["gpus"], recorded["checkpoint"]) == (True, True, True)
+
+
+def test_the_questionnaire_refuses_flags_that_rule_each_other_out(
+    classifier, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    dst = tmp_path / "d"
+    result = run("new", "demo", "--dest", str(dst), "--slurm", "--no-gpus", input="\n" * 10)
+    assert result.exit_code == 2
+    assert result.stderr == "error: --slurm requires --gpus; add it or drop --slurm\n"
+    assert result.stdout == "" and not dst.exists()
+
+
+def test_the_questionnaire_with_a_rule_on_a_value(templates, tmp_path, monkeypatch):
+    tiny = (
+        Feature("synthetic", "data", "fake data", default=True),
+        Feature("amp", "feature", "mp", default="none", choices=("none", "bf16", "fp16")),
+        Feature("tpu", "feature", "TPU", conflicts=("amp=fp16",)),
+    )
+    monkeypatch.setattr(features, "CATALOGUE", tiny)
+    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    app = cli.make_app()
+    dst = tmp_path / "d"
+    # One dataset: not asked. tpu is given: amp offers none | bf16, and fp16 is refused.
+    args = ["new", "demo", "--dest", str(dst), "--template", "tiny", "--tpu", "--no-git"]
+    result = run(*args, app=app, input="fp16\nbf16\n")
+    assert result.exit_code == 0, result.output
+    assert "amp (none | bf16) [none]:" in result.output
+    assert "error: --tpu conflicts with --amp fp16; choose one of them" in result.stderr
+    assert render.read_answers(dst)["dataset"] == "synthetic"
+
+
+def test_end_of_input_at_a_prompt_is_one_line(classifier, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    dst = tmp_path / "d"
+    result = run("new", "demo", "--dest", str(dst), input="")
+    assert result.exit_code == 130
+    assert result.stderr.endswith("error: interrupted; nothing was written\n")
+    assert not dst.exists()
