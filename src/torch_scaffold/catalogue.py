@@ -16,8 +16,8 @@ import itertools
 from collections.abc import Iterator, Mapping
 
 from torch_scaffold.errors import ConflictingFeatures, FeaturePresent
-from torch_scaffold.options import Option, Ui, build_options, unknown
-from torch_scaffold.schema import Feature, Kind, Param
+from torch_scaffold.options import Option, build_options
+from torch_scaffold.schema import Feature, Kind, Param, Ui, unknown
 
 
 def param_key(feature: Feature, param: Param) -> str:

@@ -19,8 +19,9 @@ import typer
 from typer.core import TyperGroup
 
 from torch_scaffold import __version__, features, tables
-from torch_scaffold.errors import ScaffoldError, UnknownFeature
+from torch_scaffold.errors import ScaffoldError
 from torch_scaffold.options import Option
+from torch_scaffold.schema import parse_params
 
 USAGE_EXIT_CODE = 2
 INTERRUPTED_EXIT_CODE = 130
@@ -235,7 +236,7 @@ def add(
     'scaffold add callback early-stopping --patience 5 --monitor val/acc --mode max'.
     """
     with _one_line():
-        params = _feature_options(ctx.args)
+        params = parse_params(ctx.args)
     _merge("add", project, dry_run, kind=kind, name=name, params=params)
 
 
@@ -252,23 +253,6 @@ def remove(
 def update(project: ProjectOption = Path("."), dry_run: DryRunOption = False) -> None:
     """Bring a generated project to this version's template, keeping your edits."""
     _merge("update", project, dry_run)
-
-
-def _feature_options(args: list[str]) -> dict[str, str]:
-    """['--patience', '5', '--mode=max'] -> {'patience': '5', 'mode': 'max'}."""
-    options: dict[str, str] = {}
-    words = iter(args)
-    for word in words:
-        if not word.startswith("--") or word == "--":
-            raise UnknownFeature(
-                f"unexpected argument {word!r}; feature options look like --patience 5"
-            )
-        key, equals, value = word[2:].partition("=")
-        value = value if equals else next(words, None)
-        if value is None:
-            raise UnknownFeature(f"--{key} needs a value, e.g. --{key} 5")
-        options[key] = value
-    return options
 
 
 def _merge(action: str, project: Path, dry_run: bool, **change: object) -> None:
@@ -316,8 +300,3 @@ def make_app() -> typer.Typer:
 
 
 app = make_app()
-
-
-def main() -> None:
-    """The console script ``scaffold`` (see also ``torch_scaffold.__main__``)."""
-    app(prog_name="scaffold")

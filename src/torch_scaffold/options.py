@@ -19,31 +19,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from torch_scaffold.errors import FeaturePresent, UnknownFeature
-from torch_scaffold.schema import OFF_VALUES, Feature, Kind
-
-
-class Ui(Protocol):
-    """How the questionnaire talks to the user (the CLI passes one made of typer's prompts)."""
-
-    def prompt(self, text: str, default: str) -> str: ...
-
-    def confirm(self, text: str, default: bool) -> bool: ...
-
-    def error(self, message: str) -> None: ...
-
-
-def unknown(what: str, word: object, candidates: tuple[str, ...] | list[str]) -> UnknownFeature:
-    """An ``UnknownFeature`` naming the closest candidate and all of them."""
-    import difflib
-
-    close = difflib.get_close_matches(str(word), candidates, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    return UnknownFeature(
-        f"unknown {what} {word!r}; {hint}choose from: {', '.join(candidates) or '(none)'}"
-    )
+from torch_scaffold.schema import OFF_VALUES, Feature, Kind, Ui, unknown
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 from torch_scaffold.errors import UnknownFeature
 
@@ -104,3 +105,42 @@ class Kind:
     flag: str = ""  # group only: the option name, e.g. "data" -> --data
     answer: str = ""  # group only: the answer key, e.g. "dataset"
     multi: bool = False  # group only: several entries may be chosen (comma-separated list)
+
+
+def parse_params(args: list[str]) -> dict[str, str]:
+    """The options of a feature on the command line of 'scaffold add', unchecked:
+    ['--patience', '5', '--mode=max'] -> {'patience': '5', 'mode': 'max'}."""
+    options: dict[str, str] = {}
+    words = iter(args)
+    for word in words:
+        if not word.startswith("--") or word == "--":
+            raise UnknownFeature(
+                f"unexpected argument {word!r}; feature options look like --patience 5"
+            )
+        key, equals, value = word[2:].partition("=")
+        value = value if equals else next(words, None)
+        if value is None:
+            raise UnknownFeature(f"--{key} needs a value, e.g. --{key} 5")
+        options[key] = value
+    return options
+
+
+class Ui(Protocol):
+    """How the questionnaire talks to the user (the CLI passes one made of typer's prompts)."""
+
+    def prompt(self, text: str, default: str) -> str: ...
+
+    def confirm(self, text: str, default: bool) -> bool: ...
+
+    def error(self, message: str) -> None: ...
+
+
+def unknown(what: str, word: object, candidates: tuple[str, ...] | list[str]) -> UnknownFeature:
+    """An ``UnknownFeature`` naming the closest candidate and all of them."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), candidates, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return UnknownFeature(
+        f"unknown {what} {word!r}; {hint}choose from: {', '.join(candidates) or '(none)'}"
+    )
