@@ -3,7 +3,7 @@ import yaml
 from conftest import CLASSIFIER, REPO
 
 from torch_scaffold import features, tables
-from torch_scaffold.errors import ConflictingFeatures, UnknownFeature
+from torch_scaffold.errors import ConflictingFeatures, FeaturePresent, UnknownFeature
 from torch_scaffold.features import Feature, Kind
 
 DEFAULTS = {
@@ -244,3 +244,23 @@ def test_the_questionnaire_offers_only_what_earlier_answers_leave(partial, optio
     catalogue = features.current()
     (opt,) = [o for o in catalogue.options if o.answer == option]
     assert catalogue.allowed(opt, partial) == allowed
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "key", "value"),
+    [
+        ("data", "mnist", "dataset", "mnist"),
+        ("feature", "amp=fp16", "amp", "fp16"),
+        ("feature", "gpus", "gpus", True),
+        ("logger", "wandb", "loggers", ["csv", "wandb"]),
+    ],
+)
+def test_change_adds_then_removes(kind, name, key, value):
+    added = features.change(features.defaults(), kind, name, on=True)
+    assert added[key] == value
+    base = name.partition("=")[0]
+    assert features.change(added, kind, base, on=False) == features.defaults()
+    with pytest.raises(FeaturePresent, match=f"cannot add {kind} {name}: the project already"):
+        features.change(added, kind, name, on=True)
+    with pytest.raises(FeaturePresent, match=f"cannot remove {kind} {base}: the project does not"):
+        features.change(features.defaults(), kind, base, on=False)

@@ -136,7 +136,8 @@ class Catalogue:
 
     def _why_not(self, partial: Mapping[str, object], option: Option, value: object) -> str:
         shown = f"{option.flag} {option.text(value)}"
-        return self._broken({**partial, option.answer: value}) or f"{shown} is ruled out"
+        broken = self._broken({**partial, option.answer: value})
+        return broken or f"{shown} is not possible with the answers so far"
 
     def change(
         self,

@@ -111,7 +111,7 @@ class Option:
             raise FeaturePresent(
                 f"{entry.name} is the default {self.kind}: add another one instead"
             )
-        return current == entry.name, entry.name if on else self.default
+        return (current == entry.name) == on, entry.name if on else self.default
 
 
 class GroupOption(Option):
@@ -146,8 +146,12 @@ class BoolOption(Option):
     python_type: ClassVar[type] = bool
     metavar: ClassVar[str | None] = None
 
+    @property
+    def negation(self) -> str:
+        return f"--no-{self.flag[2:]}"
+
     def decls(self) -> list[str]:
-        return [f"{self.flag}/--no-{self.flag[2:]}"]
+        return [f"{self.flag}/{self.negation}"]
 
     def default_text(self) -> str:
         return "on" if self.default else "off"
@@ -156,7 +160,7 @@ class BoolOption(Option):
         if not isinstance(value, bool):
             raise UnknownFeature(
                 f"{self.answer} must be true or false, not {value!r}; "
-                f"use {self.flag} or --no-{self.flag[2:]}"
+                f"use {self.flag} or {self.negation}"
             )
         return value
 
@@ -170,7 +174,7 @@ class BoolOption(Option):
         return self.flag
 
     def args(self, value: object) -> list[str]:
-        return [self.flag if value else f"--no-{self.flag[2:]}"]
+        return [self.flag if value else self.negation]
 
     def question(self, allowed: list[object]) -> str:
         return f"{self.entries[0].name}: {self.help}?"
