@@ -280,7 +280,9 @@ def _group(kind: Kind, entries: tuple[Feature, ...]) -> Option:
     names = tuple(f.name for f in entries)
     defaults = tuple(f.name for f in entries if f.default)
     if kind.multi:
-        help_ = f"{kind.title}s, comma-separated, any of: {', '.join(names)}"
+        help_ = (
+            f"{kind.title}s, comma-separated, any of: {', '.join(names)}; none for no {kind.title}"
+        )
         return MultiOption(
             kind.flag.replace("-", "_"), f"--{kind.flag}", kind.answer, kind.name, kind.title,
             help_, entries, names, defaults,
