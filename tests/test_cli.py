@@ -1,3 +1,4 @@
+import os
 import re
 import subprocess
 import sys
@@ -39,18 +40,40 @@ def test_new_help_lists_the_catalogue_flags():
 
 
 def test_features_table_lists_every_entry():
-    result = run("features")
+    result = run("features", env={"COLUMNS": "100"})
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "KIND", "FLAG", "DEFAULT", "ADDS", "REQUIRES/CONFLICTS"]
-    assert len(lines) == 1 + len(features.CATALOGUE)
-    for entry, line in zip(features.CATALOGUE, lines[1:], strict=True):
-        assert line.startswith(entry.name + " ")
-        assert entry.help in line
-    assert "--data mnist" in result.stdout
-    assert re.search(r"^github-ci +feature +--github-ci/--no-github-ci +on ", result.stdout, re.M)
+    assert lines[0].split() == ["NAME", "KIND", "FLAG", "DEFAULT", "ADDS"]
+    starts = [line.split()[0] for line in lines[1:] if not line.startswith(" ")]
+    assert sorted(starts) == sorted(f.name for f in features.CATALOGUE)
+    flat = " ".join(result.stdout.split())
+    for entry in features.CATALOGUE:
+        assert " ".join(entry.help.split()) in flat
+    assert re.search(r"^github-ci +feature +--\[no-\]github-ci +on ", result.stdout, re.M)
     assert re.search(r"^amp +feature +--amp none\|bf16\|fp16 +none ", result.stdout, re.M)
     assert re.search(r"^tensorboard +logger +--logger tensorboard ", result.stdout, re.M)
+    assert re.search(r"^compile +feature +--compile +off ", result.stdout, re.M)
+    assert "requires gpus, checkpoint" in flat and "--patience (an integer >= 0; default 3)" in flat
+
+
+@pytest.mark.parametrize("columns", [60, 80, 100, 140])
+def test_features_table_fits_the_terminal(columns):
+    result = run("features", env={"COLUMNS": str(columns)})
+    assert result.exit_code == 0
+    assert max(len(line) for line in result.stdout.splitlines()) <= columns
+
+
+def test_features_table_without_a_terminal_uses_100_columns(monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "torch_scaffold", "features"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if k != "COLUMNS"},
+    )
+    assert max(len(line) for line in out.stdout.splitlines()) <= 100
+    assert out.stdout.count("\n") > len(features.CATALOGUE)  # wrapped, not 250-column lines
 
 
 def test_new_creates_the_project_and_prints_next_steps(templates, tmp_path, monkeypatch):
@@ -62,7 +85,7 @@ def test_new_creates_the_project_and_prints_next_steps(templates, tmp_path, monk
         f"Created {project}\n"
         "Next:\n"
         "  cd my-proj\n"
-        "  pip install -e .\n"
+        "  pip install -e '.[dev]'\n"
         "  python -m my_proj.train\n"
         "  pytest\n"
     )
@@ -90,9 +113,9 @@ def test_new_without_tty_uses_defaults(templates, tmp_path):
 def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     dst = tmp_path / "d"
-    # data (a typo, asked again), amp, checkpoint, compile, gpus, slurm, tpu, early-stopping,
-    # logger, github-ci
-    answers = "mnsit\nmnist\nbf16\n\nn\ny\nn\nn\ny\ncsv,tensorboard\nn\n"
+    # data (a typo, asked again), amp, checkpoint, compile, gpus, slurm, early-stopping,
+    # logger, github-ci; not tpu: it conflicts with gpus
+    answers = "mnsit\nmnist\nbf16\n\nn\ny\nn\ny\ncsv,tensorboard\nn\n"
     result = run("new", "demo", "--dest", str(dst), "--no-git", input=answers)
     assert result.exit_code == 0, result.output
     assert "did you mean 'mnist'?" in result.output  # the bad answer is asked again
@@ -248,3 +271,67 @@ def test_python_dash_m_works():
         check=True,
     )
     assert out.stdout == f"torch-scaffold {__version__}\n"
+
+
+def test_the_questionnaire_skips_what_gpus_no_rules_out(classifier, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    dst = tmp_path / "d"
+    # data, amp, checkpoint, compile, gpus=no (so no slurm question), tpu, early-stopping,
+    # logger, github-ci
+    answers = "\n\n\n\nn\nn\n\n\n\n"
+    result = run("new", "demo", "--dest", str(dst), "--no-git", input=answers)
+    assert result.exit_code == 0, result.output
+    assert "gpus:" in result.output and "tpu:" in result.output
+    assert "slurm:" not in result.output
+    assert render.read_answers(dst)["slurm"] is False
+
+
+def test_the_questionnaire_follows_flags_given(classifier, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    dst = tmp_path / "d"
+    # --slurm needs gpus and checkpoint: neither is asked, nor tpu (it conflicts with gpus).
+    result = run("new", "demo", "--dest", str(dst), "--no-git", "--slurm", input="\n" * 6)
+    assert result.exit_code == 0, result.output
+    for question in ("checkpoint:", "gpus:", "tpu:", "slurm:"):
+        assert question not in result.output
+    recorded = render.read_answers(dst)
+    assert (recorded["slurm"], recorded["gpus"], recorded["checkpoint"]) == (True, True, True)
+
+
+def test_the_questionnaire_refuses_flags_that_rule_each_other_out(
+    classifier, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    dst = tmp_path / "d"
+    result = run("new", "demo", "--dest", str(dst), "--slurm", "--no-gpus", input="\n" * 10)
+    assert result.exit_code == 2
+    assert result.stderr == "error: --slurm requires --gpus; add it or drop --slurm\n"
+    assert result.stdout == "" and not dst.exists()
+
+
+def test_the_questionnaire_with_a_rule_on_a_value(templates, tmp_path, monkeypatch):
+    tiny = (
+        Feature("synthetic", "data", "fake data", default=True),
+        Feature("amp", "feature", "mp", default="none", choices=("none", "bf16", "fp16")),
+        Feature("tpu", "feature", "TPU", conflicts=("amp=fp16",)),
+    )
+    monkeypatch.setattr(features, "CATALOGUE", tiny)
+    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    app = cli.make_app()
+    dst = tmp_path / "d"
+    # One dataset: not asked. tpu is given: amp offers none | bf16, and fp16 is refused.
+    args = ["new", "demo", "--dest", str(dst), "--template", "tiny", "--tpu", "--no-git"]
+    result = run(*args, app=app, input="fp16\nbf16\n")
+    assert result.exit_code == 0, result.output
+    assert "amp (none | bf16) [none]:" in result.output
+    assert "error: --tpu conflicts with --amp fp16; choose one of them" in result.stderr
+    assert render.read_answers(dst)["dataset"] == "synthetic"
+
+
+def test_end_of_input_at_a_prompt_is_one_line(classifier, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    dst = tmp_path / "d"
+    result = run("new", "demo", "--dest", str(dst), input="")
+    assert result.exit_code == 130
+    assert result.stderr.endswith("error: interrupted; nothing was written\n")
+    assert not dst.exists()

@@ -1,7 +1,9 @@
 import pytest
+import yaml
+from conftest import CLASSIFIER, REPO
 
-from torch_scaffold import features
-from torch_scaffold.errors import ConflictingFeatures, UnknownFeature
+from torch_scaffold import features, tables
+from torch_scaffold.errors import ConflictingFeatures, FeaturePresent, UnknownFeature
 from torch_scaffold.features import Feature, Kind
 
 DEFAULTS = {
@@ -30,18 +32,18 @@ def test_defaults():
 
 
 def test_options_are_derived_from_the_catalogue():
-    flags = [(o.flag, o.answer, o.type) for o in features.options()]
+    flags = [(o.flag, o.answer, type(o).__name__) for o in features.options()]
     assert flags == [
-        ("--data", "dataset", "choice"),
-        ("--amp", "amp", "choice"),
-        ("--checkpoint", "checkpoint", "bool"),
-        ("--compile", "compile", "bool"),
-        ("--gpus", "gpus", "bool"),
-        ("--slurm", "slurm", "bool"),
-        ("--tpu", "tpu", "bool"),
-        ("--early-stopping", "early_stopping", "bool"),
-        ("--logger", "loggers", "multi"),
-        ("--github-ci", "github_ci", "bool"),
+        ("--data", "dataset", "GroupOption"),
+        ("--amp", "amp", "ValueOption"),
+        ("--checkpoint", "checkpoint", "BoolOption"),
+        ("--compile", "compile", "BoolOption"),
+        ("--gpus", "gpus", "BoolOption"),
+        ("--slurm", "slurm", "BoolOption"),
+        ("--tpu", "tpu", "BoolOption"),
+        ("--early-stopping", "early_stopping", "BoolOption"),
+        ("--logger", "loggers", "MultiOption"),
+        ("--github-ci", "github_ci", "BoolOption"),
     ]
     assert features.options()[0].choices == ("synthetic", "mnist", "cifar10", "folder")
 
@@ -177,10 +179,9 @@ def test_pairwise_covers_every_valid_pair_with_fewer_combos(tiny):
     chosen = features.pairwise()
     assert len(chosen) < len(combos) / 4
     assert all(c in combos for c in chosen)
-    opts = features.options()
 
     def pairs(c):
-        factors = features._factors(c, opts)
+        factors = features.current().factors(c)
         return {(a, b) for i, a in enumerate(factors) for b in factors[i + 1 :]}
 
     needed = set().union(*(pairs(c) for c in combos))
@@ -192,3 +193,74 @@ def test_pairwise_of_the_real_catalogue_covers_every_value():
     chosen = features.pairwise()
     assert {c["dataset"] for c in chosen} == {"synthetic", "mnist", "cifar10", "folder"}
     assert {c["github_ci"] for c in chosen} == {True, False}
+
+
+def test_readme_has_exactly_the_generated_feature_table():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    table = tables.markdown_table(features.current())
+    assert table in readme
+    start = readme.index("| name | kind | flag | default | adds |")
+    assert readme[start : start + len(table) + 1] == table + "\n"  # nothing more after it
+
+
+def test_copier_yml_agrees_with_the_catalogue():
+    """Every catalogue answer is a copier question with the same type, choices and default."""
+    questions = yaml.safe_load(CLASSIFIER.read_text(encoding="utf-8"))
+    questions = {k: v for k, v in questions.items() if not k.startswith("_")}
+    expected: dict[str, dict] = {}
+    for option in features.options():
+        default = option.default_value()
+        expected[option.answer] = {"type": option.python_type.__name__, "default": default}
+        if option.choices:
+            expected[option.answer]["choices"] = list(option.choices)
+        if isinstance(default, list):
+            expected[option.answer]["multiselect"] = True
+    for entry in features.CATALOGUE:
+        for param in entry.params:
+            spec = {"type": type(param.default).__name__, "default": param.default}
+            expected[features.param_key(entry, param)] = spec | (
+                {"choices": list(param.choices)} if param.choices else {}
+            )
+    not_catalogue = {"project_name", "package_name", "scaffold_version", "template", "ddp"}
+    assert set(questions) - not_catalogue == set(expected)
+    for answer, spec in expected.items():
+        asked = {key: questions[answer].get(key) for key in ("type", "default", "choices")}
+        asked["multiselect"] = questions[answer].get("multiselect")
+        assert asked == {"choices": None, "multiselect": None, **spec}, answer
+
+
+@pytest.mark.parametrize(
+    ("partial", "option", "allowed"),
+    [
+        ({"gpus": True}, "tpu", [False]),
+        ({"gpus": False}, "slurm", [False]),
+        ({"compile": True}, "tpu", [False]),
+        ({"checkpoint": False}, "slurm", [False]),
+        ({"slurm": True}, "gpus", [True]),  # a rule on a later answer forces it
+        ({}, "tpu", [False, True]),
+    ],
+)
+def test_the_questionnaire_offers_only_what_earlier_answers_leave(partial, option, allowed):
+    catalogue = features.current()
+    (opt,) = [o for o in catalogue.options if o.answer == option]
+    assert catalogue.allowed(opt, partial) == allowed
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "key", "value"),
+    [
+        ("data", "mnist", "dataset", "mnist"),
+        ("feature", "amp=fp16", "amp", "fp16"),
+        ("feature", "gpus", "gpus", True),
+        ("logger", "wandb", "loggers", ["csv", "wandb"]),
+    ],
+)
+def test_change_adds_then_removes(kind, name, key, value):
+    added = features.change(features.defaults(), kind, name, on=True)
+    assert added[key] == value
+    base = name.partition("=")[0]
+    assert features.change(added, kind, base, on=False) == features.defaults()
+    with pytest.raises(FeaturePresent, match=f"cannot add {kind} {name}: the project already"):
+        features.change(added, kind, name, on=True)
+    with pytest.raises(FeaturePresent, match=f"cannot remove {kind} {base}: the project does not"):
+        features.change(features.defaults(), kind, base, on=False)

@@ -19,6 +19,10 @@ class DestinationExists(ScaffoldError):
     """The destination directory exists and is not empty."""
 
 
+class BadDestination(ScaffoldError):
+    """The destination cannot be created: under a file, too long a path, not writable."""
+
+
 class UnknownTemplate(ScaffoldError):
     """No template of that name ships with torch-scaffold."""
 

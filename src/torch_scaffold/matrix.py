@@ -23,24 +23,16 @@ from torch_scaffold.errors import ConflictingFeatures
 
 def new_args(answers: Mapping[str, object]) -> list[str]:
     """The `scaffold new` flags that select these answers (every option spelled out)."""
-    args: list[str] = []
-    for option in features.options():
-        value = answers[option.answer]
-        if option.type == "bool":
-            args.append(option.flag if value else f"--no-{option.flag[2:]}")
-        elif option.type == "multi":
-            args += [option.flag, ",".join(value) or "none"]  # type: ignore[arg-type]
-        else:
-            args += [option.flag, str(value)]
-    return args
+    return [arg for option in features.options() for arg in option.args(answers[option.answer])]
 
 
 def split() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """(valid combinations as answers, forbidden selections) of the full product."""
     valid, forbidden = [], []
-    for selection in features.all_selections():
+    catalogue = features.current()
+    for selection in catalogue.all_selections():
         try:
-            valid.append(features.resolve(selection))
+            valid.append(catalogue.resolve(selection))
         except ConflictingFeatures:
             forbidden.append(selection)
     return valid, forbidden
@@ -63,7 +55,7 @@ def check_refused(selections: Iterable[Mapping[str, object]], root: Path) -> lis
         dest = root / f"refused{i}"
         args = ["new", "p", "--yes", "--no-git", "--dest", str(dest), *new_args(selection)]
         result = runner.invoke(app, args)
-        lines = result.output.strip().splitlines()
+        lines = (result.stdout + result.stderr).strip().splitlines()
         if result.exit_code != 2 or dest.exists() or len(lines) != 1:
             wrong.append(f"{' '.join(args[6:])}: exit {result.exit_code}, output {lines}")
     return wrong

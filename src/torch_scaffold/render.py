@@ -24,6 +24,7 @@ from pathlib import Path
 from torch_scaffold import __version__, features
 from torch_scaffold import git as gitops
 from torch_scaffold.errors import (
+    BadDestination,
     DestinationExists,
     GitError,
     InvalidName,
@@ -33,10 +34,21 @@ from torch_scaffold.errors import (
     UnknownTemplate,
 )
 
-# Names a generated package must not take: importing it would shadow what the project uses.
-RESERVED_NAMES = frozenset(
-    {"torch", "torchvision", "tqdm", "numpy", "test", "tests", "scaffold", "torch_scaffold"}
+# What a generated project (with every feature) imports from outside the standard library:
+# its dependencies, its tests' and its tools'. A package of the same name would shadow one of
+# them. tests/test_bad_input.py checks this against the template's imports and pyproject.
+PROJECT_IMPORTS = frozenset(
+    {"torch", "torchvision", "torch_xla", "numpy", "tqdm", "yaml", "tensorboard", "wandb"}
+    | {"mlflow", "pytest", "ruff", "hatchling"}
 )
+# Names a generated package must not take: importing it would shadow what the project uses.
+RESERVED_NAMES = PROJECT_IMPORTS | {"test", "tests", "conftest", "scaffold", "torch_scaffold"}
+# A longer name makes paths (src/NAME/..., the temporary folder) that file systems refuse.
+MAX_NAME_LENGTH = 100
+# Longest path and folder name accepted for --dest (Linux's PATH_MAX and NAME_MAX, less room
+# for the files inside and for the temporary folder beside it).
+MAX_PATH_LENGTH = 3000
+MAX_FOLDER_NAME_LENGTH = 200
 ANSWERS_FILE = ".copier-answers.yml"
 
 
@@ -76,7 +88,11 @@ def validate_name(name: str) -> tuple[str, str]:
     package = name.lower().replace("-", "_")
     if not name:
         raise InvalidName("the project name is empty; pass a name such as 'my-project'")
-    if not package.isidentifier() or not package.isascii():
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidName(
+            f"the project name is {len(name)} characters long; use at most {MAX_NAME_LENGTH}"
+        )
+    if not (package.isidentifier() and package.isascii() and package[0].isalpha()):
         raise InvalidName(
             f"{name!r} cannot become a Python package name; use letters, digits, '-' or '_', "
             "starting with a letter (e.g. 'my-project')"
@@ -242,14 +258,43 @@ def _umask() -> int:
 
 
 def check_destination(dst: Path) -> None:
-    """``DestinationExists`` unless ``dst`` is missing or an empty directory."""
-    if dst.exists() or dst.is_symlink():
-        if not dst.is_dir():
-            raise DestinationExists(f"{dst} exists and is not a directory; choose another --dest")
-        if any(dst.iterdir()):
-            raise DestinationExists(
-                f"{dst} already exists and is not empty; choose another --dest or remove it"
-            )
+    """``DestinationExists`` unless ``dst`` is missing or an empty directory;
+    ``BadDestination`` when it cannot be created (under a file, too long, not writable)."""
+    shown = _short(dst)
+    try:
+        if dst.exists() or dst.is_symlink():
+            if not dst.is_dir():
+                raise DestinationExists(
+                    f"{dst} exists and is not a directory; choose another --dest"
+                )
+            if any(dst.iterdir()):
+                raise DestinationExists(
+                    f"{dst} already exists and is not empty; choose another --dest or remove it"
+                )
+            return
+        _check_creatable(dst)
+    except (OSError, ValueError) as error:  # ENAMETOOLONG, EACCES, ELOOP, a NUL byte, ...
+        reason = getattr(error, "strerror", None) or str(error)
+        raise BadDestination(f"cannot create {shown}: {reason}; choose another --dest") from None
+
+
+def _check_creatable(dst: Path) -> None:
+    shown = _short(dst)
+    if len(os.fsencode(dst)) > MAX_PATH_LENGTH:
+        raise BadDestination(f"{shown} is too long a path; choose a shorter --dest")
+    if len(os.fsencode(dst.name)) > MAX_FOLDER_NAME_LENGTH:
+        raise BadDestination(f"{shown}: the folder name is too long; choose a shorter --dest")
+    parent = next(p for p in dst.parents if p.exists())
+    if not parent.is_dir():
+        raise BadDestination(f"{_short(parent)} is a file, not a folder; choose another --dest")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise BadDestination(f"{_short(parent)} is not writable; choose another --dest")
+
+
+def _short(path: object, limit: int = 80) -> str:
+    """``path`` for a message: long ones keep their start and end."""
+    text = str(path)
+    return text if len(text) <= limit else f"{text[: limit // 2]}...{text[-limit // 3 :]}"
 
 
 def create_project(
