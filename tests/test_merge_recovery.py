@@ -3,6 +3,7 @@ the answers, the project is as it was and the same command works again."""
 
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -181,7 +182,7 @@ def test_an_interrupted_run_whose_merge_happened_is_reported_on_retry(project):
 
 
 def test_a_temp_folder_of_a_killed_run_is_removed(project, tmp_path, monkeypatch):
-    monkeypatch.setattr(render.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     dead = subprocess.Popen(["true"])
     dead.wait()
     stale = tmp_path / f"scaffold-merge-{dead.pid}-abc123"
@@ -205,3 +206,12 @@ def test_git_failing_before_the_merge_changes_nothing(project, monkeypatch):
     assert state(project) == before
     monkeypatch.setattr(merge.gitops, "run", real)
     assert "src/demo/loggers.py" in add_tensorboard(project).changed
+
+
+def test_new_removes_what_a_killed_new_left_beside_the_project(classifier, tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".demo.scaffold-{dead.pid}-abc123"
+    (stale / "src").mkdir(parents=True)
+    render.create_project(tmp_path / "demo", answers={})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]

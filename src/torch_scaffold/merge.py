@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from torch_scaffold import __version__, features, render
+from torch_scaffold import __version__, features, render, scratch
 from torch_scaffold import git as gitops
 from torch_scaffold.errors import GitError, MergeConflict, NotAProject, NothingToDo
 
@@ -136,7 +136,7 @@ def _check_answers(project: Path, answers: Mapping[str, object], base: str) -> N
 
 def _render_tree(project: Path, answers: Mapping[str, object]) -> str:
     """Render ``answers`` and store the files in git: the id of the pristine tree."""
-    with render.temp_dir(None, "scaffold-merge-") as tmp:
+    with scratch.temp_dir(None, "scaffold-merge-") as tmp:
         tree_dir, index = tmp / "tree", tmp / "index"
         names = {"project_name": answers["project_name"], "package_name": answers["package_name"]}
         render.render(

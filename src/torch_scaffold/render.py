@@ -10,18 +10,15 @@ stays cheap.
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import keyword
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
-from torch_scaffold import __version__, features
+from torch_scaffold import __version__, features, scratch
 from torch_scaffold import git as gitops
 from torch_scaffold.errors import (
     BadDestination,
@@ -148,37 +145,6 @@ def read_answers(project: Path, *, text: str | None = None) -> dict[str, object]
     return answers
 
 
-def fresh_dir(parent: Path | None, prefix: str) -> Path:
-    """A new folder named for this process under ``parent`` (default: the system's temp
-    folder); the folders that killed runs left under the same prefix are removed first."""
-    root = Path(parent if parent is not None else tempfile.gettempdir())
-    for stale in root.glob(f"{glob.escape(prefix)}*-*"):
-        pid = stale.name[len(prefix) :].partition("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=root))
-
-
-@contextlib.contextmanager
-def temp_dir(parent: Path | None, prefix: str) -> Iterator[Path]:
-    """``fresh_dir``, removed afterwards."""
-    path = fresh_dir(parent, prefix)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _ruff(dst: Path, *args: str) -> subprocess.CompletedProcess[str]:
     from ruff.__main__ import find_ruff_bin
 
@@ -220,18 +186,9 @@ def render(dst: Path, *, template: str, answers: Mapping[str, object]) -> None:
     template_dir = template_path(template)
     # copier's own scratch folders go into one of ours, which the next run removes if this
     # one is killed.
-    with temp_dir(None, "scaffold-render-") as scratch, _tempdir(scratch):
+    with scratch.temp_dir(None, "scaffold-render-") as folder, scratch.tempdir(folder):
         _copy(copier, template_dir, dst, template, answers)
     _format(Path(dst), template)
-
-
-@contextlib.contextmanager
-def _tempdir(path: Path) -> Iterator[None]:
-    previous, tempfile.tempdir = tempfile.tempdir, str(path)
-    try:
-        yield
-    finally:
-        tempfile.tempdir = previous
 
 
 def _copy(copier, template_dir: Path, dst: Path, template: str, answers: Mapping[str, object]):
@@ -311,16 +268,7 @@ def create_project(
     before the filesystem is touched; on any exception nothing is left behind.
     """
     dst = Path(dst).absolute()
-    selections = dict(answers or {})
-    project_name, package_name = validate_name(str(selections.pop("project_name", dst.name)))
-    given_package = selections.pop("package_name", package_name)
-    if given_package != package_name:
-        raise InvalidName(
-            f"package_name {given_package!r} does not match project name {project_name!r}; "
-            f"leave package_name out (it is derived: {package_name!r})"
-        )
-    resolved = features.resolve(selections)
-    template_path(template)
+    full = _checked_answers(dst, template, answers or {})
     check_destination(dst)
     if git and shutil.which("git") is None:
         raise GitError(gitops.NOT_INSTALLED)
@@ -330,14 +278,12 @@ def create_project(
     tmp: Path | None = None
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = fresh_dir(dst.parent, f".{dst.name}.scaffold-")
+        tmp = scratch.fresh_dir(dst.parent, f".{dst.name}.scaffold-")
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the project should not be
-        full = {"project_name": project_name, "package_name": package_name, **resolved}
         render(tmp, template=template, answers=full)
         if git:
-            message = (
-                f"Generate {project_name} with torch-scaffold {__version__} (template {template})"
-            )
+            name = full["project_name"]
+            message = f"Generate {name} with torch-scaffold {__version__} (template {template})"
             try:
                 gitops.init(tmp, message=message)
             except GitError as error:
@@ -353,3 +299,18 @@ def create_project(
             shutil.rmtree(created, ignore_errors=True)
         raise
     return dst
+
+
+def _checked_answers(dst: Path, template: str, answers: Mapping[str, object]) -> dict[str, object]:
+    """The names and the resolved catalogue answers of a new project, checked."""
+    selections = dict(answers)
+    project_name, package_name = validate_name(str(selections.pop("project_name", dst.name)))
+    given_package = selections.pop("package_name", package_name)
+    if given_package != package_name:
+        raise InvalidName(
+            f"package_name {given_package!r} does not match project name {project_name!r}; "
+            f"leave package_name out (it is derived: {package_name!r})"
+        )
+    resolved = features.resolve(selections)
+    template_path(template)
+    return {"project_name": project_name, "package_name": package_name, **resolved}
