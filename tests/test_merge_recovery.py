@@ -83,7 +83,8 @@ def test_a_branch_reset_behind_a_merged_change(project):
 def test_a_template_branch_left_ahead_by_an_older_scaffold(project):
     """Older releases moved scaffold/template before merging: an undone merge left it ahead."""
     add_tensorboard(project)
-    git(project, "update-ref", "refs/heads/scaffold/template", "MERGE_HEAD")
+    undone = git(project, "rev-parse", "MERGE_HEAD")
+    git(project, "update-ref", "refs/heads/scaffold/template", undone)
     git(project, "merge", "--abort")
     result = add_tensorboard(project)  # not "nothing to change"
     assert "src/demo/loggers.py" in result.changed
@@ -91,6 +92,13 @@ def test_a_template_branch_left_ahead_by_an_older_scaffold(project):
     before = state(project)
     assert merge.update_project(project).up_to_date  # and no empty merge is started
     assert state(project) == before
+    # The retried change merged and committed, with the branch left on the undone rendering:
+    add_tensorboard(project)
+    git(project, "commit", "-qm", "add tensorboard")
+    git(project, "update-ref", "refs/heads/scaffold/template", undone)
+    merge.add_feature(project, kind="callback", name="early-stopping")
+    changed = git(project, "diff", "--cached", "--name-only").split()
+    assert "src/demo/early_stopping.py" in changed and "src/demo/loggers.py" not in changed
 
 
 def test_update_on_an_up_to_date_project_is_a_success(project):

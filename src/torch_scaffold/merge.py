@@ -103,23 +103,20 @@ def _template_tip(project: Path) -> str:
 
 def _merged_base(project: Path, tip: str) -> str:
     """The newest pristine rendering that HEAD has merged: what the next change starts from."""
-    ancestor = gitops.run(project, "merge-base", "--is-ancestor", tip, "HEAD", ok_codes=(0, 1))
-    if ancestor.returncode:
-        # HEAD was reset behind the tip, or an older scaffold moved the tip before a merge that
-        # was then undone: the last rendering both have in common is what HEAD has merged.
-        base = gitops.run(project, "merge-base", tip, "HEAD", ok_codes=(0, 1)).stdout.strip()
-        if not base:
-            raise NotAProject(f"the project's branch shares no history with '{BRANCH}'")
-        return base
+    # The tip itself, unless HEAD was reset behind it (or an older scaffold moved it before a
+    # merge that was then undone): then the last rendering both have.
+    start = gitops.run(project, "merge-base", tip, "HEAD", ok_codes=(0, 1)).stdout.strip()
+    if not start:
+        raise NotAProject(f"the project's branch shares no history with '{BRANCH}'")
     newer = gitops.out(
         project,
         "rev-list",
         "--topo-order",
         "--ancestry-path",
         f"--grep=^{TRAILER}: ",
-        f"{tip}..HEAD",
+        f"{start}..HEAD",
     ).split()
-    return newer[0] if newer else tip
+    return newer[0] if newer else start
 
 
 def _check_answers(project: Path, answers: Mapping[str, object], base: str) -> None:
@@ -166,7 +163,9 @@ def _pristine_commit(project: Path, tree: str, base: str, message: str, template
 def _check_in_the_way(project: Path, base: str, commit: str) -> None:
     """Refuse, naming them, untracked files where the change writes (git would stop half-way)."""
     tracked = set(gitops.out(project, "ls-files", "-z").split("\0"))
-    written = gitops.out(project, "diff", "--name-only", "--no-renames", base, commit).splitlines()
+    written = gitops.out(
+        project, "diff", "--name-only", "--no-renames", "--diff-filter=d", base, commit
+    ).splitlines()
     blocked = []
     for path in written:
         parts = Path(path).parts
