@@ -46,7 +46,9 @@ def demo(session: nox.Session) -> None:
     run_dir = dest / "logs" / "demo" / "version_0"
     session.log(f"project:     {dest}")
     session.log(f"metrics:     {run_dir / 'metrics.csv'} (config: {run_dir / 'hparams.yaml'})")
-    session.log(f"checkpoints: {run_dir / 'checkpoints'} (last.pt, best.pt)")
+    # What the run really left: last.pt and the top-k checkpoints under their own names.
+    checkpoints = ", ".join(sorted(p.name for p in (run_dir / "checkpoints").iterdir()))
+    session.log(f"checkpoints: {run_dir / 'checkpoints'} ({checkpoints})")
     session.log(f"predictions: {run_dir / 'predictions.csv'}")
 
 

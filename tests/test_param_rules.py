@@ -1,0 +1,194 @@
+"""Feature options (``scaffold add callback early-stopping --patience 0``) follow one rule on both
+sides: the catalogue accepts a value exactly when the generated project's config does, and every
+value it accepts gives a project whose own tests pass."""
+
+import importlib.util
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from torch_scaffold import features, render
+from torch_scaffold.errors import ScaffoldError
+
+# Catalogue option (its answer key) -> the generated Config field it sets the default of.
+FIELDS = {
+    "checkpoint_monitor": "monitor",
+    "checkpoint_mode": "mode",
+    "checkpoint_save_top_k": "save_top_k",
+    "early_stopping_monitor": "early_stopping_monitor",
+    "early_stopping_mode": "early_stopping_mode",
+    "early_stopping_patience": "patience",
+    "early_stopping_min_delta": "min_delta",
+}
+PARAMS = {
+    features.param_key(feature, param): (feature, param)
+    for feature in features.CATALOGUE
+    for param in feature.params
+}
+
+# What a user may type after --patience and the like, on either command line.
+NUMBERS = "-2 -1 0 1 5 0.5 -0.5 0.01 -0.01 1e-3 -1e-3 nan inf -inf".split()
+WORDS = ["val/loss", "val/acc", "min", "max", "val/f1", "MAX", ""]
+
+# The rule, as Lightning has it: patience an int >= 0 (0 stops at the first check without
+# improvement), min_delta any finite number (a negative one lets a slightly worse value count),
+# save_top_k an int >= -1 (-1 keeps all, 0 none), monitor and mode one of their choices.
+ACCEPTED = {
+    "checkpoint_monitor": {"val/loss", "val/acc"},
+    "checkpoint_mode": {"min", "max"},
+    "checkpoint_save_top_k": {"-1", "0", "1", "5"},
+    "early_stopping_monitor": {"val/loss", "val/acc"},
+    "early_stopping_mode": {"min", "max"},
+    "early_stopping_patience": {"0", "1", "5"},
+    "early_stopping_min_delta": {text for text in NUMBERS if math.isfinite(float(text))},
+}
+
+
+def probes(key: str) -> list[str]:
+    _, param = PARAMS[key]
+    return WORDS if isinstance(param.default, str) else NUMBERS
+
+
+CASES = [(key, text) for key in PARAMS for text in probes(key)]
+
+
+def test_every_catalogue_option_has_a_config_field_and_a_rule():
+    assert set(FIELDS) == set(PARAMS) == set(ACCEPTED)
+
+
+@pytest.fixture(scope="module")
+def config_module(tmp_path_factory):
+    """The config module of an all-features project (its defaults: the catalogue's)."""
+    project = render.create_project(
+        tmp_path_factory.mktemp("rules") / "demo", answers=features.everything(), git=False
+    )
+    return load_config(project)
+
+
+def load_config(project: Path):
+    """Import src/demo/config.py by path: it needs only the standard library, not torch."""
+    path = project / "src" / "demo" / "config.py"
+    name = f"config_of_{project.parent.name}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # parse_args reads the field comments with inspect.getsource
+    spec.loader.exec_module(module)
+    return module
+
+
+def config_accepts(config_module, key: str, text: str) -> bool:
+    """`python -m demo.train --<field> TEXT`: parsed and validated, or refused (exit 2)."""
+    flag = "--" + FIELDS[key].replace("_", "-")
+    try:
+        config_module.parse_args([f"{flag}={text}"])  # "=": argparse takes -1e-3 for a flag
+    except SystemExit as error:
+        assert error.code == 2
+        return False
+    return True
+
+
+def catalogue_accepts(key: str, text: str) -> bool:
+    """`scaffold add <kind> <feature> --<option> TEXT` (or the answer, for a feature that is on
+    by default, such as checkpoint): accepted, or refused with a ScaffoldError."""
+    feature, param = PARAMS[key]
+    try:
+        if feature.default:
+            features.resolve({key: text})
+        else:
+            features.change(
+                features.defaults(), feature.kind, feature.name, on=True, params={param.name: text}
+            )
+    except ScaffoldError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("key, text", CASES)
+def test_the_generated_config_follows_lightnings_rules(config_module, capsys, key, text):
+    assert config_accepts(config_module, key, text) == (text in ACCEPTED[key])
+
+
+@pytest.mark.parametrize("key, text", CASES)
+def test_the_catalogue_accepts_what_the_generated_config_accepts(config_module, capsys, key, text):
+    assert catalogue_accepts(key, text) == config_accepts(config_module, key, text)
+
+
+# Non-default option values, the README's example first. Each renders a project whose own tests
+# that depend on these options must pass.
+NON_DEFAULT = {
+    "readme-example": dict(
+        early_stopping_monitor="val/acc",
+        early_stopping_mode="max",
+        early_stopping_patience=5,
+        early_stopping_min_delta=0.01,
+        checkpoint_monitor="val/acc",
+        checkpoint_mode="max",
+        checkpoint_save_top_k=3,
+    ),
+    "patience-0-keep-all": dict(
+        early_stopping_patience=0, early_stopping_min_delta=-0.01, checkpoint_save_top_k=-1
+    ),
+    "keep-none-max-loss": dict(
+        early_stopping_monitor="val/acc",
+        early_stopping_mode="max",
+        early_stopping_patience=0,
+        checkpoint_mode="max",
+        checkpoint_save_top_k=0,
+    ),
+}
+
+
+def render_with(tmp_path: Path, options: dict) -> Path:
+    answers = {"early_stopping": True, "checkpoint": True, "github_ci": False, **options}
+    return render.create_project(tmp_path / "demo", answers=answers, git=False)
+
+
+@pytest.mark.parametrize("options", NON_DEFAULT.values(), ids=NON_DEFAULT.keys())
+def test_the_rendered_config_and_readme_carry_the_option_values(tmp_path, options):
+    project = render_with(tmp_path, options)
+    config = load_config(project).Config()  # validates: the project's defaults are legal
+    for key, value in options.items():
+        assert getattr(config, FIELDS[key]) == value, key
+    readme = (project / "README.md").read_text()
+    patience = options.get("early_stopping_patience", PARAMS["early_stopping_patience"][1].default)
+    assert f"`--patience {patience}`" in readme
+
+
+@pytest.mark.parametrize(
+    "options", [features.everything(), *NON_DEFAULT.values()], ids=["everything", *NON_DEFAULT]
+)
+def test_every_config_field_documents_itself_on_its_line(tmp_path, options):
+    """--help takes each field's help from its trailing comment: a line ruff format had to wrap
+    would lose it."""
+    project = render_with(tmp_path, options)
+    source = (project / "src" / "demo" / "config.py").read_text()
+    body = source.split("class Config:\n", 1)[1].split("\n\n", 1)[0]
+    fields = [line for line in body.splitlines() if not line.lstrip().startswith("#")]
+    for line in fields:
+        assert re.fullmatch(r"    \w+: [^#]+  # .+", line), line
+
+
+def run_tests_of(project: Path, *args: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(project / "src")}
+    command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *args]
+    result = subprocess.run(
+        command, cwd=project, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
+@pytest.mark.parametrize("options", NON_DEFAULT.values(), ids=NON_DEFAULT.keys())
+def test_projects_with_non_default_options_pass_their_own_tests(tmp_path, options):
+    project = render_with(tmp_path, options)
+    # The tests that run with these options: the features' own, and those of the loop that
+    # parse or run the project's defaults (the rest pin their settings in conftest.py).
+    loop = "fast_dev_run or bad_config or command_line or fit_writes or three_epochs"
+    run_tests_of(project, "tests/test_early_stopping.py", "tests/test_checkpoint.py")
+    run_tests_of(project, "tests/test_train.py", "-k", loop)
