@@ -45,14 +45,15 @@ class MergeResult:
     up_to_date: bool = False  # update: the project already has this template
 
 
-def read_project(project: Path, rev: str | None = None) -> dict[str, object]:
-    """The answers recorded in the project (at commit ``rev``, else on disk), checked."""
+def read_project(project: Path, rev: str | None = None, good: str = "HEAD") -> dict[str, object]:
+    """The answers recorded in the project (at commit ``rev``, else on disk), checked; the
+    message of a bad file says to restore it from commit ``good``."""
     if rev is None:
-        return render.read_answers(project)
+        return render.read_answers(project, restore_from=good)
     shown = gitops.run(project, "show", f"{rev}:{render.ANSWERS_FILE}", ok_codes=(0, 128))
     if shown.returncode:
         raise NotAProject(f"{render.ANSWERS_FILE} is not committed at {rev}; commit it first")
-    return render.read_answers(project, text=shown.stdout)
+    return render.read_answers(project, text=shown.stdout, restore_from=good)
 
 
 def _selections(answers: Mapping[str, object]) -> dict[str, object]:
@@ -275,11 +276,13 @@ def _apply(
 ) -> MergeResult:
     """The steps every change shares; ``new_answers`` maps the recorded answers to the new."""
     project = Path(project).absolute()
-    read_project(project)  # not a project at all: say so before anything about git
+    if not (project / render.ANSWERS_FILE).is_file():
+        read_project(project)  # not a project at all: say so before anything about git
     merging = _check_repository(project)
-    answers = read_project(project, "HEAD")
-    target = new_answers(answers)
     base = _merged_base(project, _template_tip(project))
+    # A bad answers file is restored from the last rendering the project merged.
+    answers = read_project(project, "HEAD", good=base[:12])
+    target = new_answers(answers)
     if not merging:
         _check_answers(project, answers, base)
     tree = _render_tree(project, target)

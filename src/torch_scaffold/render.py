@@ -107,11 +107,13 @@ def validate_name(name: str) -> tuple[str, str]:
     return name, package
 
 
-def read_answers(project: Path, *, text: str | None = None) -> dict[str, object]:
+def read_answers(
+    project: Path, *, text: str | None = None, restore_from: str = "HEAD"
+) -> dict[str, object]:
     """The answers recorded in a generated project's answers file, checked.
 
     ``text`` is the file's content at some commit (default: the file on disk). ``NotAProject``
-    says what is wrong and how to fix it.
+    says what is wrong and how to fix it: restore the file from ``restore_from``.
     """
     import yaml
 
@@ -123,7 +125,7 @@ def read_answers(project: Path, *, text: str | None = None) -> dict[str, object]
                 "run this inside one or pass --project DIR"
             )
         text = path.read_text(encoding="utf-8")
-    hint = f"restore it with 'git checkout HEAD -- {ANSWERS_FILE}'"
+    hint = f"restore it with 'git checkout {restore_from} -- {ANSWERS_FILE}'"
     try:
         answers = yaml.safe_load(text)
     except yaml.YAMLError as error:
