@@ -262,7 +262,7 @@ def _merge(action: str, project: Path, dry_run: bool, **change: object) -> None:
     run = {"add": merge.add_feature, "remove": merge.remove_feature}.get(action)
     with _one_line():
         result = (run or merge.update_project)(project, dry_run=dry_run, **change)
-    if getattr(result, "up_to_date", False):
+    if result.up_to_date:
         typer.echo("already up to date")
     elif dry_run:
         typer.echo(result.diff, nl=False)
