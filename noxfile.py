@@ -2,6 +2,7 @@
 torch, and no session should ever reinstall it. Install first: pip install -e '.[dev]'."""
 
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -17,11 +18,29 @@ ROOT = Path(__file__).resolve().parent
 PYTHON = sys.executable
 
 
+def commit_seed(session: nox.Session) -> str:
+    """$MATRIX_SEED, or the commit: what picks CI's rotating slices, so that each commit covers
+    other combinations and a failure is reproduced by naming the same seed."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return os.environ.get("MATRIX_SEED") or head.stdout.strip() or "0"
+
+
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
-    """The scaffold's tests (pass pytest arguments after --)."""
-    # Every test, the slow ones too (plain `pytest` skips those).
-    session.run(PYTHON, "-m", "pytest", "-m", "slow or not slow", *session.posargs)
+    """The scaffold's tests, and one of the slow ones picked by the commit (what CI runs).
+
+    Pass pytest arguments after --. `nox -s slow` runs every slow test."""
+    seed = commit_seed(session)
+    session.log(f"slow tests picked by MATRIX_SEED={seed}")
+    env = {"MATRIX_SEED": seed}
+    args = ["-m", "slow or not slow", "--slow-slice", "1", "--durations", "15"]
+    session.run(PYTHON, "-m", "pytest", *args, *session.posargs, env=env)
+
+
+@nox.session(venv_backend="none")
+def slow(session: nox.Session) -> None:
+    """Every slow test (each runs generated projects' own tests: about an hour on 2 cores)."""
+    session.run(PYTHON, "-m", "pytest", "-m", "slow", *session.posargs)
 
 
 @nox.session(venv_backend="none")
@@ -56,7 +75,7 @@ def demo(session: nox.Session) -> None:
 def matrix(session: nox.Session) -> None:
     """Generate projects from the catalogue with `scaffold new` and run each one's own tests.
 
-        nox -s matrix                   # pairwise, and a slice of 4 (what CI runs)
+        nox -s matrix                   # pairwise, and a slice of 2 (what CI runs)
         nox -s matrix -- pairwise       # every pair of option values at least once
         nox -s matrix -- slice [N]      # N (default 4) of the full product, picked by the commit
         nox -s matrix -- full           # the full product (days on 2 cores)
@@ -64,8 +83,6 @@ def matrix(session: nox.Session) -> None:
 
     Every mode also checks that `scaffold new` refuses the combinations the catalogue forbids
     (all of them for full, as many as the projects for the others)."""
-    import subprocess
-
     from torch_scaffold import features, matrix
 
     args = list(session.posargs)
@@ -79,13 +96,8 @@ def matrix(session: nox.Session) -> None:
     if mode == "full":
         combos, refused = valid, forbidden
     elif mode in ("slice", "ci"):
-        count = int(args[1]) if len(args) > 1 else 4
-        # The commit picks the slice: each CI run covers other combinations, and a failure is
-        # reproduced by naming the same seed.
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        )
-        seed = os.environ.get("MATRIX_SEED") or head.stdout.strip() or "0"
+        count = int(args[1]) if len(args) > 1 else (4 if mode == "slice" else 2)
+        seed = commit_seed(session)
         session.log(f"slice seed {seed}: MATRIX_SEED={seed} nox -s matrix -- slice {count}")
         combos = matrix.rotating_slice(valid, count, seed)
         refused = matrix.rotating_slice(forbidden, 50, seed)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from torch_scaffold import render
+from torch_scaffold.matrix import rotating_slice
 
 REPO = Path(__file__).resolve().parent.parent
 CLASSIFIER = REPO / "templates" / "classifier" / "copier.yml"
@@ -125,3 +126,30 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
     ).stdout.strip()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--slow-slice",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run only N of the selected slow tests, picked by $MATRIX_SEED (CI: the commit)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--slow-slice N: keep N slow tests, a different N for each seed, and every fast one.
+
+    The slow tests (minutes each) do not all fit in CI's time; each commit runs another few,
+    and `nox -s slow` runs them all."""
+    count = config.getoption("--slow-slice")
+    if count is None:
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    seed = os.environ.get("MATRIX_SEED", "0")
+    kept = {item.nodeid for item in rotating_slice(slow, count, seed)}
+    dropped = [item for item in slow if item.nodeid not in kept]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
