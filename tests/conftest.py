@@ -117,6 +117,8 @@ def run_project_tests(project: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
+        # A hang guard, not a speed test: the heaviest project (every logger, fp16 falling back to
+        # bf16 on the CPU) takes about 8 minutes on 2 busy cores.
         timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

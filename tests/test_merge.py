@@ -211,9 +211,9 @@ def test_add_takes_the_options_of_the_feature(edited):
     result = runner.invoke(cli.app, [*args, "--mode", "max", "--project", str(project)])
     assert result.exit_code == 0, result.output
     config = (project / "src/demo/config.py").read_text()
-    assert "    patience: int = 5  #" in config
-    assert '    early_stopping_monitor: str = "val/acc"  #' in config
-    assert '    early_stopping_mode: str = "max"  #' in config
+    assert "    patience: int = option(5, " in config
+    assert '    early_stopping_monitor: str = option("val/acc", ' in config
+    assert '    early_stopping_mode: str = option("max", ' in config
     git(project, "merge", "--abort")
     result = runner.invoke(
         cli.app, ["add", "callback", "early-stopping", "--patiense", "5", "--project", str(project)]
