@@ -117,6 +117,12 @@ def matrix(session: nox.Session) -> None:
     )
     root = Path(tempfile.mkdtemp(prefix="scaffold-matrix-"))
     start = time.perf_counter()
+    # Features add lines to the loop, they do not rewrite it: each entry on its own.
+    changes = matrix.loop_changes(root / "loop")
+    rewrites = [change for change in changes if not change.ok]
+    for change in changes:
+        flag = "" if change.ok else "  <- too many rewritten lines, or training_step changed"
+        session.log(f"train.py with {change.entry}: +{change.added} ~{change.changed}{flag}")
     wrong = matrix.check_refused(refused, root)
     for line in wrong:
         session.warn(f"not refused cleanly: {line}")
@@ -124,11 +130,12 @@ def matrix(session: nox.Session) -> None:
     minutes = (time.perf_counter() - start) / 60
     failed = [o for o in outcomes if not o.ok]
     summary = (
-        f"{len(outcomes) - len(failed)}/{len(outcomes)} projects passed their tests and "
-        f"{len(refused) - len(wrong)}/{len(refused)} forbidden combinations were refused, "
+        f"{len(outcomes) - len(failed)}/{len(outcomes)} projects passed their tests, "
+        f"{len(refused) - len(wrong)}/{len(refused)} forbidden combinations were refused and "
+        f"{len(changes) - len(rewrites)}/{len(changes)} features only added lines to the loop, "
         f"in {minutes:.1f} min ({jobs} at a time)"
     )
-    if failed or wrong:
+    if failed or wrong or rewrites:
         session.error(summary)
     session.log(summary)
 

@@ -27,8 +27,9 @@ Method (also in docs/benchmarks.md):
 - ratios are taken within a round (variant / raw of the same round): median, min..max.
 
 Models: `cnn` is the template's own Net; `mlp` is a tiny MLP (784-32-10) that makes loop overhead
-dominate. For the generated run `mlp` replaces the module attribute `<package>.train.Net` in the
-child process before `main()` runs; the generated code is otherwise untouched.
+dominate. For the generated run `mlp` replaces the module attribute `<package>.task.Net` (the
+model the task builds) in the child process before `main()` runs; the generated code is
+otherwise untouched.
 """
 
 import argparse
@@ -182,10 +183,11 @@ def run_raw(model_name: str, steps: int) -> None:
 
 def run_generated(model_name: str, steps: int) -> None:
     train = importlib.import_module(f"{PACKAGE}.train")
+    task = importlib.import_module(f"{PACKAGE}.task")
     data = importlib.import_module(f"{PACKAGE}.data")
     tiny_mlp, repeat = _classes()
     if model_name == "mlp":
-        train.Net = tiny_mlp  # the only change to the generated code: the model it builds
+        task.Net = tiny_mlp  # the only change to the generated code: the model it builds
     original_setup = data.DataModule.setup
 
     def setup(self, stage):

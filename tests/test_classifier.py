@@ -33,7 +33,11 @@ def test_every_pairwise_combination_renders(classifier, tmp_path, answers):
     assert (project / "tests" / "test_amp.py").is_file() == (answers["amp"] != "none")
     train = (package / "train.py").read_text()
     assert ("torch.compile(" in train) == answers["compile"]
-    assert ("GradScaler" in train) == (answers["amp"] != "none")
+    # The loop always holds autocast and a GradScaler (disabled: a no-op); amp adds the mixed
+    # precisions to the config, and its default.
+    assert "run.scaler.scale(" in train
+    config = (package / "config.py").read_text()
+    assert ("16-mixed" in config) == (answers["amp"] != "none")
     loggers = (package / "loggers.py").read_text() if answers["loggers"] else ""
     for logger, name in LOGGER_CLASSES.items():
         assert (f"class {name}:" in loggers) == (logger in answers["loggers"])

@@ -49,3 +49,20 @@ def test_the_slice_rotates_with_the_seed(product):
     valid = product[0]
     one, again, other = (matrix.rotating_slice(valid, 4, seed) for seed in ("a", "a", "b"))
     assert one == again and one != other and len(one) == 4
+
+
+@pytest.mark.slow  # a minute of rendering; `nox -s matrix` (CI) checks it every time
+def test_every_feature_adds_lines_to_the_loop_and_rewrites_at_most_five(classifier, tmp_path):
+    """Issue 12's measure: for every catalogue entry, the defaults without it and with it. The
+    training-step function is the same text, and at most 5 existing lines of train.py change
+    (a rewritten line is a merge conflict for a user who edited it before `scaffold add`)."""
+    changes = matrix.loop_changes(tmp_path)
+    assert len(changes) >= 15  # every feature, value, logger and dataset of the catalogue
+    report = "\n".join(f"{c.entry}: +{c.added} ~{c.changed} step {c.step_same}" for c in changes)
+    assert all(change.ok for change in changes), report
+
+
+def test_line_changes_counts_rewritten_and_removed_lines_not_added_ones():
+    before = "a\nb\nc\nd\n"
+    assert matrix.line_changes(before, "a\nnew\nb\nc\nd\n") == (1, 0)
+    assert matrix.line_changes(before, "a\nB\nc\n") == (1, 2)  # b rewritten, d removed

@@ -23,12 +23,17 @@ from torch_scaffold.errors import (
 
 runner = CliRunner()
 
-# Hand edits away from where any feature acts: inside seed_everything, and a new function at
-# the end of model.py.
-TRAIN_EDIT = ("    random.seed(seed)\n", "    random.seed(seed)\n    # hand edit: keep me\n")
+# Hand edits: a line just above the loss in the training step, which every feature leaves as it
+# is (before the loop was redesigned, adding amp rewrote it and conflicted), and a new function
+# at the end of model.py.
+LOSS = "            loss = task.training_step(run.net, batch)\n"
+TRAIN_EDIT = (LOSS, "            # hand edit: keep me\n" + LOSS)
 MODEL_EDIT = (
     "\n\ndef count_parameters(model):\n    return sum(p.numel() for p in model.parameters())\n"
 )
+
+# The import just before the one early stopping adds: an edit there conflicts.
+IMPORT = "from .devices import DTYPES, mixed_precision, seed_everything, select_device, to_device\n"
 
 # Every change `add` can make to a default project, and the answer it leaves.
 ADDABLE = [
@@ -163,8 +168,7 @@ def test_an_overlapping_edit_becomes_a_git_conflict(classifier, tmp_path):
     project = new_project(tmp_path / "demo")
     train = project / "src/demo/train.py"
     # The line next to where early stopping inserts its import.
-    line = "from .data import DataModule\n"
-    train.write_text(train.read_text().replace(line, "from .data import DataModule  # mine\n"))
+    train.write_text(train.read_text().replace(IMPORT, IMPORT.replace("\n", "  # mine\n")))
     git(project, "commit", "-qam", "edit next to the import")
     with pytest.raises(MergeConflict) as info:
         merge.add_feature(project, kind="callback", name="early-stopping")
@@ -183,11 +187,7 @@ def test_an_overlapping_edit_becomes_a_git_conflict(classifier, tmp_path):
 def test_the_cli_reports_conflicts_with_exit_code_3(classifier, tmp_path):
     project = new_project(tmp_path / "demo")
     train = project / "src/demo/train.py"
-    train.write_text(
-        train.read_text().replace(
-            "from .data import DataModule\n", "from .data import DataModule  # mine\n"
-        )
-    )
+    train.write_text(train.read_text().replace(IMPORT, IMPORT.replace("\n", "  # mine\n")))
     git(project, "commit", "-qam", "edit")
     result = runner.invoke(
         cli.app, ["add", "callback", "early-stopping", "--project", str(project)]

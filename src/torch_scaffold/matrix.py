@@ -8,6 +8,7 @@ exit 2, one line, and no folder written.
 
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -119,3 +120,85 @@ def run(
                 log(outcome.log)
             outcomes.append(outcome)
     return sorted(outcomes, key=lambda outcome: outcome.index)
+
+
+# The function whose text every feature must leave alone, and how many existing lines of
+# train.py a feature may change (issue 12: features add lines; they do not rewrite them).
+TRAINING_STEP = "training_step"
+MAX_CHANGED_LINES = 5
+
+
+@dataclass
+class LoopChange:
+    """What switching one catalogue entry on does to the generated train.py."""
+
+    entry: str  # as `scaffold add` names it: kind name[=value]
+    added: int  # lines of train.py that are new
+    changed: int  # lines of train.py without the entry that it rewrites or removes
+    step_same: bool  # the training-step function is byte-identical
+
+    @property
+    def ok(self) -> bool:
+        return self.step_same and self.changed <= MAX_CHANGED_LINES
+
+
+def _toggles() -> list[tuple[str, str, tuple[str, ...]]]:
+    """(kind, name, required features) for every entry a user can switch on, one per value."""
+    toggles = []
+    for entry in features.current().entries:
+        if entry.kind == "data" and entry.name == features.defaults()["dataset"]:
+            continue  # the default dataset is no switch: there is no project without it
+        values = [choice for choice in entry.choices if choice != entry.default]
+        for value in values or (None,):
+            name = entry.name if value is None else f"{entry.name}={value}"
+            toggles.append((entry.kind, name, tuple(entry.requires)))
+    return toggles
+
+
+def _function_source(source: str, name: str) -> str:
+    import ast
+
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            return ast.get_source_segment(source, node) or ""
+    return ""
+
+
+def _train_py(root: Path, answers: Mapping[str, object]) -> str:
+    from torch_scaffold import render
+
+    project = render.create_project(root, answers=answers, git=False)
+    text = (project / "src" / project.name / "train.py").read_text()
+    shutil.rmtree(root)
+    return text
+
+
+def line_changes(before: str, after: str) -> tuple[int, int]:
+    """(lines added, lines of before rewritten or removed) from before to after."""
+    import difflib
+
+    matcher = difflib.SequenceMatcher(None, before.splitlines(), after.splitlines(), autojunk=False)
+    opcodes = matcher.get_opcodes()
+    changed = sum(i2 - i1 for tag, i1, i2, _, _ in opcodes if tag in ("replace", "delete"))
+    added = sum(j2 - j1 for tag, _, _, j1, j2 in opcodes if tag in ("replace", "insert"))
+    return added, changed
+
+
+def loop_changes(root: Path | None = None) -> list[LoopChange]:
+    """For every catalogue entry: render the defaults without it and with it, and compare."""
+    root = root or Path(tempfile.mkdtemp(prefix="scaffold-loop-"))
+    results = []
+    for kind, name, requires in _toggles():
+        base = features.defaults()
+        for needed in requires:
+            if needed not in features.active(base):
+                base = features.change(base, "feature", needed, on=True)
+        if name.split("=")[0] in features.active(base) or name in features.active(base):
+            base = features.change(base, kind, name.split("=")[0], on=False)
+        before = _train_py(root / "demo", base)
+        after = _train_py(root / "demo", features.change(base, kind, name, on=True))
+        added, changed = line_changes(before, after)
+        step = _function_source(before, TRAINING_STEP)
+        same = step != "" and step == _function_source(after, TRAINING_STEP)
+        results.append(LoopChange(f"{kind} {name}", added, changed, same))
+    return results
