@@ -1,6 +1,7 @@
 """Developer sessions. All reuse the current environment (venv_backend="none"): it already has
 torch, and no session should ever reinstall it. Install first: pip install -e '.[dev]'."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -117,7 +118,9 @@ def matrix(session: nox.Session) -> None:
     )
     root = Path(tempfile.mkdtemp(prefix="scaffold-matrix-"))
     start = time.perf_counter()
-    # Features add lines to the loop, they do not rewrite it: each entry on its own.
+    # Features add lines to the loop, they do not rewrite it: each entry on its own. (Rendered
+    # in this process: nox's logging would print every command copier's plumbum runs.)
+    logging.getLogger("plumbum").setLevel(logging.WARNING)
     changes = matrix.loop_changes(root / "loop")
     rewrites = [change for change in changes if not change.ok]
     for change in changes:
