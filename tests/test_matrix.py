@@ -66,3 +66,10 @@ def test_line_changes_counts_rewritten_and_removed_lines_not_added_ones():
     before = "a\nb\nc\nd\n"
     assert matrix.line_changes(before, "a\nnew\nb\nc\nd\n") == (1, 0)
     assert matrix.line_changes(before, "a\nB\nc\n") == (1, 2)  # b rewritten, d removed
+
+
+def test_the_heaviest_projects_are_checked_first():
+    # torchrun and signal tests dominate a project's own tests; they start first.
+    everything, defaults = features.everything(), features.defaults()
+    assert matrix.cost(everything) > matrix.cost(defaults)
+    assert matrix.cost({**defaults, "gpus": True}) > matrix.cost({**defaults, "compile": True})

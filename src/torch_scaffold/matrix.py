@@ -97,6 +97,17 @@ def check_project(index: int, answers: Mapping[str, object], root: Path, threads
     )
 
 
+def cost(answers: Mapping[str, object]) -> int:
+    """A rough cost of a project's own tests, by what dominates them (measured in CI: torchrun
+    and signal tests, then compiling, then checkpoint kills): only the order matters."""
+    return (
+        4 * bool(answers["gpus"])
+        + 2 * bool(answers["slurm"])
+        + bool(answers["compile"])
+        + bool(answers["checkpoint"])
+    )
+
+
 def run(
     combos: list[dict[str, object]],
     jobs: int,
@@ -108,8 +119,10 @@ def run(
     threads = max(1, (os.cpu_count() or 1) // jobs)
     done = 0
     outcomes = []
+    # The longest first, so that the last ones to finish are short and no core waits idle.
+    order = sorted(range(len(combos)), key=lambda i: -cost(combos[i]))
     with ThreadPoolExecutor(jobs) as pool:
-        futures = [pool.submit(check_project, i, a, root, threads) for i, a in enumerate(combos)]
+        futures = [pool.submit(check_project, i, combos[i], root, threads) for i in order]
         for future in as_completed(futures):
             outcome = future.result()
             done += 1
