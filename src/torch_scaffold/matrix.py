@@ -201,6 +201,14 @@ def loop_changes(root: Path | None = None) -> list[LoopChange]:
     """For every catalogue entry: render the defaults without it and with it, and compare."""
     root = root or Path(tempfile.mkdtemp(prefix="scaffold-loop-"))
     results = []
+    rendered: dict[str, str] = {}  # most entries share a base (the defaults): render it once
+
+    def train_py(answers: Mapping[str, object]) -> str:
+        key = repr(sorted(answers.items()))
+        if key not in rendered:
+            rendered[key] = _train_py(root / "demo", answers)
+        return rendered[key]
+
     for kind, name, requires in _toggles():
         base = features.defaults()
         for needed in requires:
@@ -208,8 +216,8 @@ def loop_changes(root: Path | None = None) -> list[LoopChange]:
                 base = features.change(base, "feature", needed, on=True)
         if name.split("=")[0] in features.active(base) or name in features.active(base):
             base = features.change(base, kind, name.split("=")[0], on=False)
-        before = _train_py(root / "demo", base)
-        after = _train_py(root / "demo", features.change(base, kind, name, on=True))
+        before = train_py(base)
+        after = train_py(features.change(base, kind, name, on=True))
         added, changed = line_changes(before, after)
         step = _function_source(before, TRAINING_STEP)
         same = step != "" and step == _function_source(after, TRAINING_STEP)
