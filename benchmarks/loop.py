@@ -33,11 +33,13 @@ otherwise untouched.
 """
 
 import argparse
+import concurrent.futures
 import importlib
 import importlib.util
 import json
 import os
 import platform
+import re
 import resource
 import statistics
 import subprocess
@@ -61,7 +63,10 @@ RENDER_FLAGS = [
     "--no-github-ci",
     "--no-git",
 ]
-RUN_FLAGS = ["--device", "cpu", "--precision", "32-true", "--compile", "false"]
+RUN_FLAGS = [
+    *("--device", "cpu", "--precision", "32-true", "--compile", "false"),
+    *("--num-workers", "0"),  # data loading in the main process, as in every other variant
+]
 BATCH_SIZE, LR, WEIGHT_DECAY, SEED = 64, 1e-3, 0.01, 42  # the generated Config's defaults
 TRAIN_SIZE = 2048  # the generated synthetic train split
 # (warm-up steps K, steps N) per model: a window of 2 to 3 s on a 2-core Xeon.
@@ -149,12 +154,18 @@ def _model(name: str):
 
 
 def _loader(steps: int):
+    import torch
     from torch.utils.data import DataLoader
 
     data = importlib.import_module(f"{PACKAGE}.data")
     _, repeat = _classes()
     train_set = repeat(data.synthetic_dataset(TRAIN_SIZE, 1), _repeats(steps))
-    return DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, num_workers=0)
+    # The generated loop's sample order (its ResumableSampler, epoch 0): with the same initial
+    # weights, every variant then does the same arithmetic on the same numbers. Another order
+    # takes another path through training, and how many denormal floats (tens of times slower
+    # on a CPU) turn up along it changed the step time by ~10% here, more than any loop did.
+    order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(SEED))
+    return DataLoader(train_set, batch_size=BATCH_SIZE, sampler=order.tolist(), num_workers=0)
 
 
 def _optimizer(model):
@@ -337,8 +348,11 @@ def render(dest: Path) -> Path:
     return dest
 
 
-def spawn(argv: list[str], project: Path, workdir: Path, log: Path) -> tuple[float, int, int]:
-    """Run `python <argv>` in a fresh process: (start wall time, exit code, peak RSS in KiB)."""
+def spawn(
+    argv: list[str], project: Path, workdir: Path, log: Path, prefix=(), env: dict | None = None
+) -> tuple[float, int, int]:
+    """Run `python <argv>` in a fresh process (under `prefix`, e.g. valgrind): (start wall time,
+    exit code, peak RSS in KiB)."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(project / "src"), os.environ.get("PYTHONPATH", "")]),
@@ -346,10 +360,12 @@ def spawn(argv: list[str], project: Path, workdir: Path, log: Path) -> tuple[flo
         "MKL_NUM_THREADS": "1",
         "PYTHONWARNINGS": "ignore",
         **MALLOC_ENV,
+        **(env or {}),
     }
     with open(log, "w") as f:
         start = time.time()
-        proc = subprocess.Popen([sys.executable, *argv], cwd=workdir, env=env, stdout=f, stderr=f)
+        command = [*prefix, sys.executable, *argv]
+        proc = subprocess.Popen(command, cwd=workdir, env=env, stdout=f, stderr=f)
         # wait4, not wait: the resource usage of this one child (ru_maxrss, KiB on Linux).
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -475,6 +491,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="leave glibc's malloc thresholds alone (noisier: see MALLOC_ENV)",
     )
     parser.add_argument("--json", type=Path, help="also write every measurement to this file")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count CPU instructions per step with valgrind instead of timing (minutes per run)",
+    )
     # Internal: one measured run (spawned by the parent).
     parser.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, help=argparse.SUPPRESS)
@@ -543,6 +564,69 @@ def run_imports(runs: int, project: Path, tmp: Path) -> dict[str, list]:
     return imports
 
 
+# Steps of the two runs per variant whose difference --instructions counts (after start-up,
+# which both runs share, so it cancels out).
+INSTRUCTION_STEPS = (60, 260)
+
+
+def instructions(argv: list[str], project: Path, workdir: Path, log: Path) -> int | str:
+    """CPU instructions executed by `python <argv>`, every thread (cachegrind's I refs)."""
+    counts = workdir / (log.stem + ".cachegrind")
+    tool = ["valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={counts}"]
+    _, code, _ = spawn(argv, project, workdir, log, tool, {"PYTHONHASHSEED": "0"})
+    text = log.read_text(errors="replace")
+    count = instruction_count(text)
+    if code != 0 or count is None:
+        tail = " / ".join(text.strip().splitlines()[-4:])
+        return f"exit code {code}: {tail}"
+    return count
+
+
+def instruction_count(valgrind_output: str) -> int | None:
+    """The total of cachegrind's summary line '==123== I   refs:      10,451,297,127'."""
+    found = re.search(r"I\s+refs:\s+([\d,]+)", valgrind_output)
+    return int(found.group(1).replace(",", "")) if found else None
+
+
+def run_instructions(args: argparse.Namespace, variants: list[str], project: Path, tmp: Path):
+    """Instructions per optimizer step of each variant, counted by valgrind: the same count
+    on every run, whatever else the machine is doing (a timing on a shared machine moves by
+    10-30% from run to run, which hides a 2% difference). Each variant runs twice, for
+    INSTRUCTION_STEPS steps; the difference over the extra steps is its cost per step. Runs
+    go two at a time (valgrind runs a process on one core)."""
+    low, high = INSTRUCTION_STEPS
+
+    def count(job: tuple[str, str, int]) -> int | str:
+        model, variant, steps = job
+        workdir = tmp / f"instructions-{model}-{variant}-{steps}"
+        workdir.mkdir()
+        argv = [__file__, "--child", variant, "--models", model, "--steps", str(steps)]
+        argv += ["--out", str(workdir / "result.json")]
+        result = instructions(argv, project, workdir, workdir / "valgrind.log")
+        print(
+            f"{model} {variant}, {steps} steps: {result:,}"
+            if isinstance(result, int)
+            else f"{model} {variant}: {result}"
+        )
+        return result
+
+    jobs = [(m, v, n) for m in args.models for v in variants for n in (low, high)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        counts = dict(zip(jobs, pool.map(count, jobs), strict=True))
+    for model in args.models:
+        print(f"\n#### {model}: instructions per optimizer step, steps {low + 1}..{high}\n")
+        print("| variant | instructions/step | ratio to raw |\n|---|---|---|")
+        per_step = {}
+        for variant in variants:
+            a, b = counts[model, variant, low], counts[model, variant, high]
+            if isinstance(a, int) and isinstance(b, int):
+                per_step[variant] = (b - a) / (high - low)
+        for variant, per in per_step.items():
+            ratio = per / per_step["raw"] if "raw" in per_step else float("nan")
+            print(f"| {variant} | {per:,.0f} | {ratio:.3f} |")
+        print()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.child:
@@ -567,6 +651,10 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="scaffold-bench-") as name:
         tmp = Path(name)
         project = args.project.resolve() if args.project else render(tmp / "project")
+        if args.instructions:
+            run_instructions(args, variants, project, tmp)
+            print(f"wall time {time.time() - began:.0f} s; target (generated / raw): CPU <= 1.05")
+            return
         results = run_rounds(args, variants, skipped, project, tmp)
         imports = run_imports(args.import_runs, project, tmp)
     torch_version = results[args.models[0]]["raw"][0]["torch"]

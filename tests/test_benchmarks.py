@@ -48,3 +48,10 @@ def test_step_times(loop):
     assert (block, mean, cpu) == (2.0, 2.0, 1.0)
     with pytest.raises(RuntimeError, match="expected 211 optimizer steps"):
         loop.step_times(result, warmup=10, steps=211)
+
+
+def test_instruction_count_reads_cachegrinds_summary(loop):
+    output = "==14299== \n==14299== I   refs:      10,451,297,127\n"
+    assert loop.instruction_count(output) == 10_451_297_127
+    assert loop.instruction_count("valgrind: command not found") is None
+    assert loop.parse_args(["--instructions"]).instructions

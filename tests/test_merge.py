@@ -26,8 +26,8 @@ runner = CliRunner()
 # Hand edits: a line just above the loss in the training step, which every feature leaves as it
 # is (before the loop was redesigned, adding amp rewrote it and conflicted), and a new function
 # at the end of model.py.
-LOSS = "            loss = task.training_step(run.net, batch)\n"
-TRAIN_EDIT = (LOSS, "            # hand edit: keep me\n" + LOSS)
+LOSS = "                losses[name] = loss = task.training_step(run.net, batch, name)\n"
+TRAIN_EDIT = (LOSS, "                # hand edit: keep me\n" + LOSS)
 MODEL_EDIT = (
     "\n\ndef count_parameters(model):\n    return sum(p.numel() for p in model.parameters())\n"
 )
