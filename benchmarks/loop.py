@@ -41,6 +41,7 @@ import os
 import platform
 import re
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -206,7 +207,8 @@ def run_generated(model_name: str, steps: int) -> None:
         self.train_set = repeat(self.train_set, _repeats(steps))
 
     data.DataModule.setup = setup
-    train.main(["fit", *RUN_FLAGS, "--max-steps", str(steps)])
+    extra = shlex.split(os.environ.get("BENCH_FIT_FLAGS", ""))  # --fit-flags, from the parent
+    train.main(["fit", *RUN_FLAGS, *extra, "--max-steps", str(steps)])
 
 
 def _lightning_module(model, log: bool):
@@ -492,6 +494,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, help="also write every measurement to this file")
     parser.add_argument(
+        "--fit-flags",
+        default="",
+        help="more flags for the generated fit, e.g. '--loggers none' to see what logging costs",
+    )
+    parser.add_argument(
         "--instructions",
         action="store_true",
         help="count CPU instructions per step with valgrind instead of timing (minutes per run)",
@@ -567,13 +574,17 @@ def run_imports(runs: int, project: Path, tmp: Path) -> dict[str, list]:
 # Steps of the two runs per variant whose difference --instructions counts (after start-up,
 # which both runs share, so it cancels out).
 INSTRUCTION_STEPS = (60, 260)
+# Under valgrind a step takes ~100 times longer, so tqdm, which redraws its bar at most every
+# 0.1 s, would redraw it at every step instead of every 0.1 s of native time: pin the redraw
+# to the steps that last 0.1 s here without valgrind (2.5 and 13 ms per step).
+TQDM_MINITERS = {"mlp": 40, "cnn": 8}
 
 
-def instructions(argv: list[str], project: Path, workdir: Path, log: Path) -> int | str:
+def instructions(argv: list[str], project: Path, workdir: Path, log: Path, env: dict) -> int | str:
     """CPU instructions executed by `python <argv>`, every thread (cachegrind's I refs)."""
     counts = workdir / (log.stem + ".cachegrind")
     tool = ["valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={counts}"]
-    _, code, _ = spawn(argv, project, workdir, log, tool, {"PYTHONHASHSEED": "0"})
+    _, code, _ = spawn(argv, project, workdir, log, tool, {"PYTHONHASHSEED": "0", **env})
     text = log.read_text(errors="replace")
     count = instruction_count(text)
     if code != 0 or count is None:
@@ -602,7 +613,8 @@ def run_instructions(args: argparse.Namespace, variants: list[str], project: Pat
         workdir.mkdir()
         argv = [__file__, "--child", variant, "--models", model, "--steps", str(steps)]
         argv += ["--out", str(workdir / "result.json")]
-        result = instructions(argv, project, workdir, workdir / "valgrind.log")
+        env = {"TQDM_MINITERS": str(TQDM_MINITERS[model])}
+        result = instructions(argv, project, workdir, workdir / "valgrind.log", env)
         print(
             f"{model} {variant}, {steps} steps: {result:,}"
             if isinstance(result, int)
@@ -643,6 +655,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             variants.append(variant)
     print(f"{machine()}; load average before: {load()}")
+    os.environ["BENCH_FIT_FLAGS"] = args.fit_flags  # the children read it
     for variant in variants:
         print(f"  {variant}: {VARIANTS[variant][1]}")
     for variant, reason in skipped.items():
@@ -659,7 +672,7 @@ def main(argv: list[str] | None = None) -> None:
         imports = run_imports(args.import_runs, project, tmp)
     torch_version = results[args.models[0]]["raw"][0]["torch"]
     print(f"\n{machine()}; torch {torch_version}; load average after: {load()}")
-    print(f"rendered with: {' '.join(RENDER_FLAGS)}; fit {' '.join(RUN_FLAGS)}")
+    print(f"rendered with: {' '.join(RENDER_FLAGS)}; fit {' '.join(RUN_FLAGS)} {args.fit_flags}")
     print(f"wall time {time.time() - began:.0f} s\n")
     for model in args.models:
         print(loop_table(results[model], list(results[model]), model, steps[model]))
