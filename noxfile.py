@@ -3,6 +3,7 @@ torch, and no session should ever reinstall it. Install first: pip install -e '.
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,7 @@ def tests(session: nox.Session) -> None:
     seed = commit_seed(session)
     session.log(f"slow tests picked by MATRIX_SEED={seed}")
     env = {"MATRIX_SEED": seed}
-    args = ["-m", "slow or not slow", "--slow-slice", "1", "--durations", "15"]
+    args = ["-m", "not slurm", "--slow-slice", "1", "--durations", "15"]
     everything = "tests/test_classifier.py::test_generated_project_tests_pass[everything]"
     args += ["--deselect", everything]
     session.run(PYTHON, "-m", "pytest", *args, *session.posargs, env=env)
@@ -150,6 +151,29 @@ def matrix(session: nox.Session) -> None:
 # an undefined-symbol error at import). PyPI has only the CUDA build of torch 2.9.0 for Linux, so
 # this env also gets ~4.3 GB of nvidia-* wheels (7 GB in all).
 TPU_REQUIREMENTS = ["torch==2.9.0", "torch_xla==2.9.0", "numpy", "tqdm", "pytest"]
+
+
+SLURM_PACKAGES = ["slurm-wlm", "munge", "slurmdbd", "mariadb-server"]
+
+
+@nox.session(venv_backend="none")
+def slurm(session: nox.Session) -> None:
+    """A real one-node SLURM cluster on this machine, and a generated `--gpus --slurm` project's
+    scripts/slurm.sbatch submitted to it (tests/test_slurm_cluster.py): a normal run, a crash,
+    scancel, the time-limit warning and its requeue, a second job of the same name. Needs root
+    and apt (Debian's slurm-wlm); skips where they are missing. ~3 minutes."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        session.skip("needs root and apt-get to install and start SLURM")
+    if not shutil.which("sbatch"):
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *SLURM_PACKAGES]
+        if subprocess.run(install, env={**os.environ, **env}).returncode != 0:  # stale lists
+            session.run("apt-get", "update", "-q", env=env, external=True)
+            session.run(*install, env=env, external=True)
+    session.run("bash", os.fspath(ROOT / "tests" / "slurm" / "cluster.sh"), external=True)
+    session.run(
+        PYTHON, "-m", "pytest", "-m", "slurm", "tests/test_slurm_cluster.py", *session.posargs
+    )
 
 
 # Unlike the other sessions this one builds its own env (.nox/tpu): the dev env's torch is not

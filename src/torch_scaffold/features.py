@@ -102,12 +102,14 @@ CATALOGUE: tuple[Feature, ...] = (
     Feature(
         "slurm",
         "feature",
-        "scripts/slurm.sbatch (srun torchrun, multi-node); SIGUSR1/SIGTERM -> checkpoint, "
-        "requeue, exit 0",
+        "scripts/slurm.sbatch (srun torchrun, multi-node); time limit -> checkpoint, requeue, "
+        "resume; scancel -> checkpoint, stop",
         requires=("gpus", "checkpoint"),
         details="`scripts/slurm.sbatch` (`srun torchrun`, rendezvous on the first node, "
-        "`--signal=B:USR1@90`); SIGUSR1/SIGTERM → finish the step, checkpoint, "
-        "`scontrol requeue`, exit 0",
+        "`--signal=B:USR1@90`): on the time-limit warning, which the script passes on, the "
+        "training finishes its step, checkpoints, requeues the job and exits, and the requeued "
+        "job resumes its own run; `scancel` checkpoints and stops; the job's exit status is the "
+        "training's. `nox -s slurm` runs it on a real one-node SLURM cluster",
     ),
     Feature(
         "tpu",
