@@ -24,7 +24,7 @@ SBATCH = ["sbatch", "--parsable", "--nodes=1", "--gpus-per-node=0", "--cpus-per-
 TRAIN = ["--dataset", "synthetic", "--batch-size", "16", "--num-workers", "0"]
 TRAIN += ["--limit-train-batches", "8", "--limit-val-batches", "1", "--progress-bar", "false"]
 TRAIN += ["--deterministic", "true", "--log-every-n-steps", "1"]
-EPOCHS = 8
+EPOCHS = 16  # long enough (~6 s of training) for a signal to land mid-run
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED"}
 
 
