@@ -144,6 +144,7 @@ def test_scancel_stops_the_job_and_does_not_requeue_it(project):
     assert not subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True).stdout
     assert [row[0].split()[0] for row in accounting(job)] == ["CANCELLED"]
     assert "stopping: SIGTERM: saved last.pt to resume from" in output(project, job)
+    assert "Traceback" not in output(project, job)
     assert not (run_dir(project, "cancel") / "done").exists()  # the same command resumes it
 
 
@@ -157,9 +158,32 @@ def test_the_time_limit_warning_requeues_the_job_and_it_resumes_exactly(project,
     assert states == ["REQUEUED", "COMPLETED"], states
     out = output(project, job)
     assert "stopping: SIGUSR1: saved last.pt to resume from" in out and "resuming" in out
-    # Every step trained and logged once, and the same weights as without the interruption.
-    assert logged_steps(project, "warned") == list(range(1, EPOCHS * 8 + 1))
-    state = checkpoint(project, "warned")
+    assert "Traceback" not in out
+    resumed_exactly(project, "warned", straight)
+
+
+def test_a_warning_that_comes_while_python_starts_is_not_lost(project, straight):
+    """SLURM may warn up to ~30 s before the time asked: here, once torchrun has been launched
+    and before the training has set its handlers. The job still checkpoints and requeues."""
+    job = submit(project, "early", "--max-epochs", str(EPOCHS))
+    deadline = time.time() + 300
+    steps = ["squeue", "-h", "-s", "-j", job]
+    while f"{job}.0" not in subprocess.run(steps, capture_output=True, text=True).stdout:
+        assert time.time() < deadline, "the job's step (srun torchrun) never started"
+        time.sleep(0.2)
+    subprocess.run(["scancel", "--batch", "--signal=USR1", job], check=True)
+    assert wait_for(job) == ("COMPLETED", "0:0"), output(project, job)
+    states = [row[0].split()[0] for row in accounting(job)]
+    assert states == ["REQUEUED", "COMPLETED"], states
+    out = output(project, job)
+    assert "stopping: SIGUSR1: saved last.pt to resume from" in out and "Traceback" not in out
+    resumed_exactly(project, "early", straight)
+
+
+def resumed_exactly(project: Path, name: str, straight: dict) -> None:
+    """Every step trained and logged once, and the same weights as without the interruption."""
+    assert logged_steps(project, name) == list(range(1, EPOCHS * 8 + 1))
+    state = checkpoint(project, name)
     for key, tensor in straight["model"].items():
         assert torch.equal(tensor, state["model"][key]), key
 
@@ -177,13 +201,12 @@ def test_a_new_job_with_the_same_name_does_not_take_over_a_queued_run(project):
 
 
 def test_a_run_longer_than_the_time_limit_goes_on_over_several_allocations(project):
-    """A real time limit (2 minutes, SLURM's warning 60 s before it): SLURM itself signals, the
+    """A real time limit (3 minutes, SLURM's warning 90 s before it): SLURM itself signals, the
     job checkpoints and requeues itself, and the next allocation resumes the run and completes
     it. The run is longer than an allocation; once the job has been requeued, its limit is
     raised, so that the test ends in two allocations however fast this machine trains."""
     epochs = 400  # ~150 s of training on an idle machine here
-    limits = ("--time=2", "--signal=B:USR1@60")
-    job = submit(project, "limited", "--max-epochs", str(epochs), sbatch=limits)
+    job = submit(project, "limited", "--max-epochs", str(epochs), sbatch=("--time=3",))
     deadline = time.time() + 600
     while True:
         rows = accounting(job)
@@ -197,5 +220,6 @@ def test_a_run_longer_than_the_time_limit_goes_on_over_several_allocations(proje
     states = [row[0].split()[0] for row in accounting(job)]
     assert states == ["REQUEUED", "COMPLETED"], states
     assert "SIGUSR1: time limit near, checkpointing" in output(project, job)
+    assert "Traceback" not in output(project, job)
     assert logged_steps(project, "limited") == list(range(1, epochs * 8 + 1))
     assert (run_dir(project, "limited") / "done").is_file()
