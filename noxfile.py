@@ -37,7 +37,7 @@ def tests(session: nox.Session) -> None:
     session.log(f"slow tests picked by MATRIX_SEED={seed}")
     env = {"MATRIX_SEED": seed}
     args = ["-m", "not slurm", "--slow-slice", "1", "--durations", "15"]
-    everything = "tests/test_classifier.py::test_generated_project_tests_pass[everything]"
+    everything = "tests/test_templates.py::test_generated_project_tests_pass[everything]"
     args += ["--deselect", everything]
     session.run(PYTHON, "-m", "pytest", *args, *session.posargs, env=env)
 

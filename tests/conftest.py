@@ -1,5 +1,6 @@
 """Shared fixtures: tiny inline copier templates and the real template when it exists."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -8,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from torch_scaffold import render
+from torch_scaffold import features, render
 from torch_scaffold.matrix import rotating_slice
 
 REPO = Path(__file__).resolve().parent.parent
-CLASSIFIER = REPO / "templates" / "classifier" / "copier.yml"
+CLASSIFIER = REPO / "templates" / "project" / "tasks" / "classifier"
+TEMPLATES = {e.name for e in features.CATALOGUE if e.kind == "template"}
 
 TINY_COPIER_YML = """\
 _subdirectory: project
@@ -89,12 +91,19 @@ def templates(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "templates"
     write_template(root)
     monkeypatch.setattr(render, "templates_dir", lambda: root)
+    # A choice of --template, as the catalogue's own templates are, that takes every dataset.
+    tiny = features.Feature("tiny", "template", "the tests' tiny copier template")
+    entries = [
+        dataclasses.replace(e, requires=tuple(r for r in e.requires if r not in TEMPLATES))
+        for e in features.CATALOGUE
+    ]
+    monkeypatch.setattr(features, "CATALOGUE", (*entries, tiny))
     return root
 
 
 @pytest.fixture
 def classifier() -> str:
-    if not CLASSIFIER.is_file():
+    if not CLASSIFIER.is_dir():
         pytest.skip("template not written yet")
     return "classifier"
 

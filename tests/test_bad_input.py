@@ -65,10 +65,10 @@ def test_names_that_shadow_a_dependency_of_the_project(sandbox, name):
 
 
 def test_the_reserved_names_cover_every_import_of_the_template():
-    """Every third-party module the classifier template imports or depends on is reserved."""
-    project = REPO / "templates" / "classifier" / "project"
+    """Every third-party module the template imports or depends on is reserved."""
+    project = REPO / "templates" / "project" / "project"
     imported: set[str] = set()
-    for path in project.rglob("*.py.jinja"):
+    for path in [*project.rglob("*.py.jinja"), *project.parent.glob("tasks/*/*.py.jinja")]:
         text = path.read_text(encoding="utf-8")
         imported |= set(re.findall(r"^\s*(?:from|import) ([a-zA-Z_]\w*)", text, re.M))
     pyproject = (project / "pyproject.toml.jinja").read_text(encoding="utf-8")

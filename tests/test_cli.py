@@ -113,15 +113,16 @@ def test_new_without_tty_uses_defaults(templates, tmp_path):
 def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     dst = tmp_path / "d"
-    # data (a typo, asked again), amp, checkpoint, compile, gpus, slurm, early-stopping,
-    # logger, github-ci; not tpu: it conflicts with gpus
-    answers = "mnsit\nmnist\nbf16\n\nn\ny\nn\ny\ncsv,tensorboard\nn\n"
+    # template, data (a typo, asked again), amp, checkpoint, compile, gpus, slurm,
+    # early-stopping, logger, github-ci; not tpu: it conflicts with gpus
+    answers = "\nmnsit\nmnist\nbf16\n\nn\ny\nn\ny\ncsv,tensorboard\nn\n"
     result = run("new", "demo", "--dest", str(dst), "--no-git", input=answers)
     assert result.exit_code == 0, result.output
     assert "did you mean 'mnist'?" in result.output  # the bad answer is asked again
     assert "amp (none | bf16 | fp16) [none]:" in result.output
     recorded = render.read_answers(dst)
     assert {o.answer: recorded[o.answer] for o in features.options()} == {
+        "template": "classifier",
         "dataset": "mnist",
         "amp": "bf16",
         "checkpoint": True,
@@ -187,7 +188,10 @@ def test_a_feature_without_what_it_requires_is_refused(classifier, tmp_path):
 def test_unknown_template(templates, tmp_path):
     result = run("new", "demo", "--dest", str(tmp_path / "d"), "--template", "nope")
     assert result.exit_code == 2
-    assert result.stderr == "error: unknown template 'nope'; choose from: tiny\n"
+    assert (
+        result.stderr
+        == "error: unknown --template value 'nope'; choose from: classifier, lm, tiny\n"
+    )
     assert not (tmp_path / "d").exists()
 
 
@@ -198,13 +202,14 @@ def test_unknown_data(templates, tmp_path):
     assert result.exit_code == 2
     assert result.stderr == (
         "error: unknown --data value 'mnst'; did you mean 'mnist'? "
-        "choose from: synthetic, mnist, cifar10, folder\n"
+        "choose from: synthetic, mnist, cifar10, folder, text, pydoc\n"
     )
     assert not (tmp_path / "d").exists()
 
 
 def test_conflicting_flags_with_a_tiny_catalogue(templates, tmp_path, monkeypatch):
     tiny = (
+        Feature("tiny", "template", "the tiny template", default=True),
         Feature("synthetic", "data", "fake data", default=True),
         Feature("mnist", "data", "digits"),
         Feature("github-ci", "feature", "CI", default=True, conflicts=("mnist",)),
@@ -276,9 +281,9 @@ def test_python_dash_m_works():
 def test_the_questionnaire_skips_what_gpus_no_rules_out(classifier, tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     dst = tmp_path / "d"
-    # data, amp, checkpoint, compile, gpus=no (so no slurm question), tpu, early-stopping,
-    # logger, github-ci
-    answers = "\n\n\n\nn\nn\n\n\n\n"
+    # template, data, amp, checkpoint, compile, gpus=no (so no slurm question), tpu,
+    # early-stopping, logger, github-ci
+    answers = "\n\n\n\n\nn\nn\n\n\n\n"
     result = run("new", "demo", "--dest", str(dst), "--no-git", input=answers)
     assert result.exit_code == 0, result.output
     assert "gpus:" in result.output and "tpu:" in result.output
@@ -290,7 +295,7 @@ def test_the_questionnaire_follows_flags_given(classifier, tmp_path, monkeypatch
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     dst = tmp_path / "d"
     # --slurm needs gpus and checkpoint: neither is asked, nor tpu (it conflicts with gpus).
-    result = run("new", "demo", "--dest", str(dst), "--no-git", "--slurm", input="\n" * 6)
+    result = run("new", "demo", "--dest", str(dst), "--no-git", "--slurm", input="\n" * 7)
     assert result.exit_code == 0, result.output
     for question in ("checkpoint:", "gpus:", "tpu:", "slurm:"):
         assert question not in result.output
@@ -311,6 +316,7 @@ def test_the_questionnaire_refuses_flags_that_rule_each_other_out(
 
 def test_the_questionnaire_with_a_rule_on_a_value(templates, tmp_path, monkeypatch):
     tiny = (
+        Feature("tiny", "template", "the tiny template", default=True),
         Feature("synthetic", "data", "fake data", default=True),
         Feature("amp", "feature", "mp", default="none", choices=("none", "bf16", "fp16")),
         Feature("tpu", "feature", "TPU", conflicts=("amp=fp16",)),

@@ -63,7 +63,7 @@ def run_scaffold(project: Path, work: Path, **fault: str) -> subprocess.Complete
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> Path:
     """A generated project with a committed hand edit, copied for every fault."""
-    if not (render.templates_dir() / "classifier").is_dir():
+    if "classifier" not in render.available_templates():
         pytest.skip("template not written yet")
     project = render.create_project(tmp_path_factory.mktemp("pristine") / "demo", answers={})
     model = project / "src/demo/model.py"

@@ -1,12 +1,13 @@
 import pytest
 import yaml
-from conftest import CLASSIFIER, REPO
+from conftest import REPO
 
 from torch_scaffold import features, tables
 from torch_scaffold.errors import ConflictingFeatures, FeaturePresent, UnknownFeature
 from torch_scaffold.features import Feature, Kind
 
 DEFAULTS = {
+    "template": "classifier",
     "dataset": "synthetic",
     "amp": "none",
     "checkpoint": True,
@@ -34,6 +35,7 @@ def test_defaults():
 def test_options_are_derived_from_the_catalogue():
     flags = [(o.flag, o.answer, type(o).__name__) for o in features.options()]
     assert flags == [
+        ("--template", "template", "GroupOption"),
         ("--data", "dataset", "GroupOption"),
         ("--amp", "amp", "ValueOption"),
         ("--checkpoint", "checkpoint", "BoolOption"),
@@ -45,7 +47,15 @@ def test_options_are_derived_from_the_catalogue():
         ("--logger", "loggers", "MultiOption"),
         ("--github-ci", "github_ci", "BoolOption"),
     ]
-    assert features.options()[0].choices == ("synthetic", "mnist", "cifar10", "folder")
+    assert features.options()[0].choices == ("classifier", "lm")
+    assert features.options()[1].choices == (
+        "synthetic",
+        "mnist",
+        "cifar10",
+        "folder",
+        "text",
+        "pydoc",
+    )
 
 
 def test_every_catalogue_entry_has_a_known_kind_and_unique_name():
@@ -70,7 +80,8 @@ def test_resolve_unknown_key_suggests_the_closest():
         features.resolve({"datset": "mnist"})
     assert str(info.value) == (
         "unknown feature 'datset'; did you mean 'dataset'? choose from: "
-        "dataset, amp, checkpoint, compile, gpus, slurm, tpu, early_stopping, loggers, github_ci"
+        "template, dataset, amp, checkpoint, compile, gpus, slurm, tpu, early_stopping, loggers, "
+        "github_ci"
     )
 
 
@@ -79,7 +90,7 @@ def test_resolve_unknown_value_suggests_the_closest():
         features.resolve({"dataset": "mnsit"})
     assert str(info.value) == (
         "unknown --data value 'mnsit'; did you mean 'mnist'? "
-        "choose from: synthetic, mnist, cifar10, folder"
+        "choose from: synthetic, mnist, cifar10, folder, text, pydoc"
     )
 
 
@@ -191,7 +202,15 @@ def test_pairwise_covers_every_valid_pair_with_fewer_combos(tiny):
 
 def test_pairwise_of_the_real_catalogue_covers_every_value():
     chosen = features.pairwise()
-    assert {c["dataset"] for c in chosen} == {"synthetic", "mnist", "cifar10", "folder"}
+    assert {c["dataset"] for c in chosen} == {
+        "synthetic",
+        "mnist",
+        "cifar10",
+        "folder",
+        "text",
+        "pydoc",
+    }
+    assert {c["template"] for c in chosen} == {"classifier", "lm"}
     assert {c["github_ci"] for c in chosen} == {True, False}
 
 
@@ -205,7 +224,7 @@ def test_readme_has_exactly_the_generated_feature_table():
 
 def test_copier_yml_agrees_with_the_catalogue():
     """Every catalogue answer is a copier question with the same type, choices and default."""
-    questions = yaml.safe_load(CLASSIFIER.read_text(encoding="utf-8"))
+    questions = yaml.safe_load((REPO / "templates/project/copier.yml").read_text(encoding="utf-8"))
     questions = {k: v for k, v in questions.items() if not k.startswith("_")}
     expected: dict[str, dict] = {}
     for option in features.options():
@@ -221,7 +240,7 @@ def test_copier_yml_agrees_with_the_catalogue():
             expected[features.param_key(entry, param)] = spec | (
                 {"choices": list(param.choices)} if param.choices else {}
             )
-    not_catalogue = {"project_name", "package_name", "scaffold_version", "template", "ddp"}
+    not_catalogue = {"project_name", "package_name", "scaffold_version", "ddp"}
     assert set(questions) - not_catalogue == set(expected)
     for answer, spec in expected.items():
         asked = {key: questions[answer].get(key) for key in ("type", "default", "choices")}

@@ -270,11 +270,11 @@ def test_a_fresh_clone_has_the_base_too(edited, tmp_path):
 
 
 def old_template(root: Path) -> Path:
-    """A copy of the classifier template standing for an older release: its model had no
+    """A copy of the template standing for an older release: its model had no
     docstring line about shapes and its README no 'Tests' section."""
     old = root / "templates"
-    shutil.copytree(render.templates_dir() / "classifier", old / "classifier")
-    model = old / "classifier/project/src/{{package_name}}/model.py.jinja"
+    shutil.copytree(render.templates_dir() / "project", old / "project")
+    model = old / "project/tasks/classifier/model.py.jinja"
     model.write_text(
         model.read_text().replace(
             "        # Two 2x poolings: the feature map is a quarter of the image on each side.\n",
@@ -422,3 +422,33 @@ def test_random_add_remove_walks_keep_the_edits(classifier, tmp_path_factory, wa
 @given(walk=WALKS)
 def test_random_walks_leave_projects_that_pass_their_tests(classifier, tmp_path_factory, walk):
     run_project_tests(random_walk(tmp_path_factory.mktemp("walk"), walk))
+
+
+@pytest.mark.parametrize("name", ["text", "pydoc"])
+def test_an_lm_project_takes_its_datasets_and_keeps_the_edits(classifier, tmp_path, name):
+    project = new_project(tmp_path / "demo", template="lm")
+    hand_edit(project)
+    original = tree(project)
+    result = merge.add_feature(project, kind="data", name=name)
+    assert result.conflicts == []
+    assert_edits_kept(project)
+    assert render.read_answers(project)["dataset"] == name
+    assert_lint_clean(project)
+    git(project, "commit", "-qm", f"add {name}")
+    merge.remove_feature(project, kind="data", name=name)
+    git(project, "commit", "-qm", f"remove {name}")
+    assert tree(project) == original
+
+
+def test_a_dataset_of_another_template_and_a_template_change_are_refused(edited):
+    project, _ = edited
+    before = state(project)
+    with pytest.raises(ConflictingFeatures, match="--data text is for --template lm projects"):
+        merge.add_feature(project, kind="data", name="text")
+    result = runner.invoke(cli.app, ["add", "template", "lm", "--project", str(project)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: a project keeps the template it was made with; start another with "
+        "'scaffold new NAME --template lm'\n"
+    )
+    assert state(project) == before

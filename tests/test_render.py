@@ -5,7 +5,7 @@ import subprocess
 import pytest
 from conftest import git, tree, write_template
 
-from torch_scaffold import __version__, render
+from torch_scaffold import __version__, features, render
 from torch_scaffold.errors import (
     DestinationExists,
     GitError,
@@ -228,9 +228,11 @@ def test_interrupt_keeps_an_existing_parent_and_its_files(templates, tmp_path, m
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.txt", "templates"]
 
 
-def test_lint_errors_in_the_template_are_a_bug(templates, tmp_path):
+def test_lint_errors_in_the_template_are_a_bug(templates, tmp_path, monkeypatch):
     long = "x" * 120
     write_template(templates, "bad", {"project/src/{{ package_name }}/long.py": f'X = "{long}"\n'})
+    bad = features.Feature("bad", "template", "a template that renders a lint error")
+    monkeypatch.setattr(features, "CATALOGUE", (*features.CATALOGUE, bad))
     with pytest.raises(TemplateError) as info:
         render.create_project(tmp_path / "demo", template="bad", answers={})
     assert str(info.value) == (

@@ -80,6 +80,10 @@ class Catalogue:
         base, _, value = name.partition("=")
         return self._option_of[base].flag_for(self._entry(base), value)
 
+    def kind_of(self, name: str) -> str:
+        """The kind of the entry ``name`` (``"amp=fp16"`` names entry amp)."""
+        return self._entry(name.partition("=")[0]).kind
+
     def _entry(self, name: str) -> Feature:
         return next(e for e in self.entries if e.name == name)
 
@@ -93,6 +97,8 @@ class Catalogue:
             mine = self._flag(feature.name)
             for need in feature.requires:
                 if self._decided(need, answers) and need not in selected:
+                    if self.kind_of(need) == "template":
+                        return f"{mine} is for {self._flag(need)} projects; choose another one"
                     return f"{mine} requires {self._flag(need)}; add it or drop {mine}"
             for clash in feature.conflicts:
                 if clash in selected:
@@ -156,6 +162,11 @@ class Catalogue:
         names = [f.name for f in self.entries if f.kind == kind]
         if base not in names:
             raise unknown(kind, base, names)
+        if kind == "template":
+            raise ConflictingFeatures(
+                "a project keeps the template it was made with; start another with "
+                f"'scaffold new NAME --template {base}'"
+            )
         entry, option = self._entry(base), self._option_of[base]
         present, new_value = option.toggle(answers[option.answer], entry, value, on)
         if present:

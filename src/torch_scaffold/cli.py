@@ -130,7 +130,6 @@ def new(
             show_default=False,
         ),
     ] = None,
-    template: Annotated[str, typer.Option(help="template to render")] = "classifier",
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="do not prompt; use defaults for unset options")
     ] = False,
@@ -146,14 +145,13 @@ def new(
     dst = Path(dest if dest is not None else name).absolute()
     with _one_line("interrupted; nothing was written", creating=dst):
         _, package = render.validate_name(name)
-        render.template_path(template)
         render.check_destination(dst)
         given = {o.answer: selections[o.param] for o in catalogue.options}
         given = {key: value for key, value in given.items() if value is not None}
         if not yes and _interactive():
             given = catalogue.ask(given, _Terminal())
         answers = {"project_name": name, **given}
-        project = render.create_project(dst, template=template, answers=answers, git=not no_git)
+        project = render.create_project(dst, answers=answers, git=not no_git)
     typer.echo(_next_steps(project, package))
 
 

@@ -35,6 +35,7 @@ __all__ = [
 ]  # fmt: skip
 
 KINDS: dict[str, Kind] = {
+    "template": Kind("template", "group", "template", flag="template", answer="template"),
     "data": Kind("data", "group", "dataset", flag="data", answer="dataset"),
     "feature": Kind("feature", "each", "feature"),
     "callback": Kind("callback", "each", "callback"),
@@ -43,20 +44,67 @@ KINDS: dict[str, Kind] = {
 
 CATALOGUE: tuple[Feature, ...] = (
     Feature(
+        "classifier",
+        "template",
+        "image classification: a small CNN, loss and accuracy, predict writes a CSV",
+        default=True,
+        details="image classification: a small CNN (`model.py`), cross-entropy, `val/acc`; "
+        "`predict` writes `predictions.csv`",
+    ),
+    Feature(
+        "lm",
+        "template",
+        "language model: a GPT written out in model.py, trained on bytes; perplexity, bits per "
+        "byte; python -m NAME.generate",
+        details="a causal language model: a GPT decoder written out in `model.py` (nanoGPT's "
+        "design: pre-norm blocks, `scaled_dot_product_attention`, weight tying), byte-level "
+        "tokens, random `block_size` windows (resumable), `val/loss`, `val/acc` (next-token), "
+        "`val/ppl`, `val/bpb`; `python -m NAME.generate --prompt ... --temperature --top-k`; "
+        "`predict` writes a continuation of each test window",
+    ),
+    Feature(
         "synthetic",
         "data",
-        "learnable synthetic images generated offline (no download)",
+        "learnable synthetic data generated offline (no download)",
         default=True,
-        details="learnable synthetic images generated offline (no download); every project "
-        "keeps it next to the chosen dataset (`--dataset synthetic`) for offline runs and tests",
+        details="learnable synthetic data generated offline (no download): images of noisy "
+        "class patterns (classifier), sentences of a small grammar (lm); every project keeps it "
+        "next to the chosen dataset (`--dataset synthetic`) for offline runs and tests",
     ),
-    Feature("mnist", "data", "MNIST digits via torchvision (downloads ~12 MB)"),
-    Feature("cifar10", "data", "CIFAR-10 via torchvision (downloads ~170 MB)"),
+    Feature(
+        "mnist",
+        "data",
+        "MNIST digits via torchvision (downloads ~12 MB)",
+        requires=("classifier",),
+    ),
+    Feature(
+        "cifar10",
+        "data",
+        "CIFAR-10 via torchvision (downloads ~170 MB)",
+        requires=("classifier",),
+    ),
     Feature(
         "folder",
         "data",
         "your own images in an ImageFolder layout (root/<class>/*.png)",
+        requires=("classifier",),
         details="your images in an ImageFolder layout (`data/train/<class>/*.png`)",
+    ),
+    Feature(
+        "text",
+        "data",
+        "your own text: a .txt file or a folder of them (bytes; 90/5/5 split)",
+        requires=("lm",),
+        details="your text: `--data-dir` a `.txt` file or a folder of them, read as bytes, "
+        "split 90/5/5 into contiguous train/val/test parts",
+    ),
+    Feature(
+        "pydoc",
+        "data",
+        "Python's own documentation text (pydoc_data, ~470 KB, ships with Python)",
+        requires=("lm",),
+        details="the text of Python's documentation that ships with every Python "
+        "(`pydoc_data.topics`, ~470 KB of English and code): real text with no download",
     ),
     Feature(
         "amp",

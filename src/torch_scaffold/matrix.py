@@ -159,6 +159,8 @@ def _toggles() -> list[tuple[str, str, tuple[str, ...]]]:
     """(kind, name, required features) for every entry a user can switch on, one per value."""
     toggles = []
     for entry in features.current().entries:
+        if entry.kind == "template":
+            continue  # chosen when a project is made, never added to one
         if entry.kind == "data" and entry.name == features.defaults()["dataset"]:
             continue  # the default dataset is no switch: there is no project without it
         values = [choice for choice in entry.choices if choice != entry.default]
@@ -212,7 +214,9 @@ def loop_changes(root: Path | None = None) -> list[LoopChange]:
     for kind, name, requires in _toggles():
         base = features.defaults()
         for needed in requires:
-            if needed not in features.active(base):
+            if features.current().kind_of(needed) == "template":
+                base = features.resolve({**base, "template": needed})
+            elif needed not in features.active(base):
                 base = features.change(base, "feature", needed, on=True)
         if name.split("=")[0] in features.active(base) or name in features.active(base):
             base = features.change(base, kind, name.split("=")[0], on=False)

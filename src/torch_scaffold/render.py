@@ -58,16 +58,27 @@ def templates_dir() -> Path:
     return here.parent.parent / "templates"
 
 
+# The one copier template every task renders from: the loop and the features are shared, and
+# a task's own files (its model, data and step) sit in tasks/<name>/ for the shared ones to
+# include. One loop source for every template.
+PROJECT_TEMPLATE = "project"
+
+
 def available_templates() -> list[str]:
-    """Names of the templates that ship with torch-scaffold."""
+    """Names of the templates that ship with torch-scaffold: the tasks of the catalogue that
+    the shared template has, and any standalone copier template beside it."""
     root = templates_dir()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / "copier.yml").is_file())
+    tasks = root / PROJECT_TEMPLATE / "tasks"
+    entries = features.current().entries
+    names = [e.name for e in entries if e.kind == "template" and (tasks / e.name).is_dir()]
+    others = sorted(p.name for p in root.iterdir() if (p / "copier.yml").is_file())
+    return names + [name for name in others if name != PROJECT_TEMPLATE and name not in names]
 
 
 def template_path(template: str) -> Path:
-    """The directory of ``template``; ``UnknownTemplate`` lists the available ones."""
+    """The copier template that renders ``template``; ``UnknownTemplate`` lists the names."""
     names = available_templates()
     if template not in names:
         import difflib
@@ -77,7 +88,10 @@ def template_path(template: str) -> Path:
         raise UnknownTemplate(
             f"unknown template {template!r}; {hint}choose from: {', '.join(names) or '(none)'}"
         )
-    return templates_dir() / template
+    standalone = templates_dir() / template
+    if (standalone / "copier.yml").is_file():
+        return standalone
+    return templates_dir() / PROJECT_TEMPLATE
 
 
 def validate_name(name: str) -> tuple[str, str]:
@@ -259,18 +273,20 @@ def _short(path: object, limit: int = 80) -> str:
 def create_project(
     dst: str | os.PathLike[str],
     *,
-    template: str = "classifier",
+    template: str | None = None,
     answers: Mapping[str, object] | None = None,
     git: bool = True,
 ) -> Path:
     """Generate a project at ``dst`` and return its path.
 
     ``answers`` are catalogue selections (answer key -> value, missing ones get defaults)
-    plus optionally ``project_name`` (default: the name of ``dst``). Everything is validated
-    before the filesystem is touched; on any exception nothing is left behind.
+    plus optionally ``project_name`` (default: the name of ``dst``); ``template`` is the same
+    as the answer ``template`` (default: the catalogue's). Everything is validated before the
+    filesystem is touched; on any exception nothing is left behind.
     """
     dst = Path(dst).absolute()
     full = _checked_answers(dst, template, answers or {})
+    template = str(full["template"])
     check_destination(dst)
     if git and shutil.which("git") is None:
         raise GitError(gitops.NOT_INSTALLED)
@@ -303,9 +319,17 @@ def create_project(
     return dst
 
 
-def _checked_answers(dst: Path, template: str, answers: Mapping[str, object]) -> dict[str, object]:
+def _checked_answers(
+    dst: Path, template: str | None, answers: Mapping[str, object]
+) -> dict[str, object]:
     """The names and the resolved catalogue answers of a new project, checked."""
     selections = dict(answers)
+    if template is not None:
+        if selections.setdefault("template", template) != template:
+            raise UnknownTemplate(
+                f"template {template!r} and answer template={selections['template']!r} disagree"
+            )
+        template_path(template)
     project_name, package_name = validate_name(str(selections.pop("project_name", dst.name)))
     given_package = selections.pop("package_name", package_name)
     if given_package != package_name:
@@ -314,5 +338,5 @@ def _checked_answers(dst: Path, template: str, answers: Mapping[str, object]) ->
             f"leave package_name out (it is derived: {package_name!r})"
         )
     resolved = features.resolve(selections)
-    template_path(template)
+    template_path(str(resolved["template"]))
     return {"project_name": project_name, "package_name": package_name, **resolved}

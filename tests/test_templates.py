@@ -1,4 +1,5 @@
-"""The real `classifier` template: every combination renders lint-clean and deterministically."""
+"""The real templates (classifier, lm): every combination renders lint-clean and
+deterministically, from the one shared template."""
 
 import importlib.util
 
@@ -21,10 +22,12 @@ def _id(answers):
 
 @pytest.mark.parametrize("answers", features.pairwise(), ids=_id)
 def test_every_pairwise_combination_renders(classifier, tmp_path, answers):
-    project = render.create_project(
-        tmp_path / "demo", template=classifier, answers=answers, git=False
-    )
+    project = render.create_project(tmp_path / "demo", answers=answers, git=False)
     assert (project / "src" / "demo").is_dir()
+    lm = answers["template"] == "lm"
+    assert (project / "src" / "demo" / "generate.py").is_file() == lm
+    model = (project / "src" / "demo" / "model.py").read_text()
+    assert ("class GPT(nn.Module):" in model) == lm and ("class Net(nn.Module):" in model) != lm
     assert (project / ".github/workflows/ci.yml").is_file() == answers["github_ci"]
     package = project / "src" / "demo"
     assert (package / "checkpoint.py").is_file() == answers["checkpoint"]
@@ -42,7 +45,7 @@ def test_every_pairwise_combination_renders(classifier, tmp_path, answers):
     for logger, name in LOGGER_CLASSES.items():
         assert (f"class {name}:" in loggers) == (logger in answers["loggers"])
     recorded = render.read_answers(project)
-    assert recorded["_template"] == classifier
+    assert recorded["_template"] == recorded["template"] == answers["template"]
     assert recorded["_scaffold_version"] == __version__
     assert merge._selections(recorded) == answers
     assert (recorded["project_name"], recorded["package_name"]) == ("demo", "demo")
@@ -51,14 +54,17 @@ def test_every_pairwise_combination_renders(classifier, tmp_path, answers):
 TPU = {"tpu": True, "gpus": False, "slurm": False, "compile": False}
 
 
-@pytest.mark.parametrize("extra", [{}, TPU], ids=["everything", "tpu"])
+CLASSIFIER = {"template": "classifier", "dataset": "folder"}
+
+
+@pytest.mark.parametrize(
+    "extra", [{}, CLASSIFIER, TPU], ids=["everything (lm)", "everything classifier", "tpu"]
+)
 def test_a_long_project_name_renders_lint_clean(classifier, tmp_path, extra):
     """Usage lines in docstrings name the package: they may run long, and must not fail lint."""
     name = "my-rather-long-project-name-for-a-classifier"
     answers = {"project_name": name, **features.everything(), **extra}
-    project = render.create_project(
-        tmp_path / name, template=classifier, answers=answers, git=False
-    )
+    project = render.create_project(tmp_path / name, answers=answers, git=False)
     assert (project / "src" / name.replace("-", "_") / "train.py").is_file()
 
 
@@ -76,11 +82,12 @@ def test_rendering_is_deterministic(classifier, tmp_path):
     assert git(one, "rev-parse", "main^{tree}") == git(two, "rev-parse", "main^{tree}")
 
 
-def test_rerendering_with_recorded_answers_changes_nothing(classifier, tmp_path):
-    project = render.create_project(tmp_path / "demo", template=classifier, answers={}, git=False)
+@pytest.mark.parametrize("template", ["classifier", "lm"])
+def test_rerendering_with_recorded_answers_changes_nothing(classifier, tmp_path, template):
+    project = render.create_project(tmp_path / "demo", template=template, answers={}, git=False)
     recorded = {k: v for k, v in render.read_answers(project).items() if not k.startswith("_")}
     again = tmp_path / "again"
-    render.render(again, template=classifier, answers=recorded)
+    render.render(again, template=template, answers=recorded)
     assert tree(again) == tree(project)
 
 
@@ -95,7 +102,5 @@ def test_rerendering_with_recorded_answers_changes_nothing(classifier, tmp_path)
     ],
 )
 def test_generated_project_tests_pass(classifier, tmp_path, answers):
-    project = render.create_project(
-        tmp_path / "demo", template=classifier, answers=answers, git=False
-    )
+    project = render.create_project(tmp_path / "demo", answers=answers, git=False)
     run_project_tests(project)
