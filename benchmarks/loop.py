@@ -1,6 +1,7 @@
 """Loop overhead, start-up and peak memory of a generated project against a raw PyTorch loop.
 
-    python benchmarks/loop.py [--quick] [--pairs N] [--models mlp,cnn] [--variants a,b] [--json F]
+    python benchmarks/loop.py [--quick] [--pairs N] [--models mlp,cnn,gpt] [--variants a,b]
+                              [--json F] [--project DIR] [--lm-project DIR]
 
 Renders a project with every feature that runs on a CPU (`RENDER_FLAGS`) and trains it with its
 own `fit` at full precision ("32-true", torch.compile off: the AMP and compile code paths are
@@ -29,7 +30,14 @@ Method (also in docs/benchmarks.md):
 Models: `cnn` is the template's own Net; `mlp` is a tiny MLP (784-32-10) that makes loop overhead
 dominate. For the generated run `mlp` replaces the module attribute `<package>.task.Net` (the
 model the task builds) in the child process before `main()` runs; the generated code is
-otherwise untouched.
+otherwise untouched. `gpt` (opt-in: `--models gpt`) is the GPT of a second project, rendered
+with `--template lm` and the same RENDER_FLAGS, at a small size (GPT_SETTINGS) trained on its
+synthetic text: every variant takes the same windows in the same order, the same AdamW
+parameter groups as that project's task, and the cross-entropy over every next token. Its
+train split holds a window at every token, and an epoch draws `samples_per_epoch` of them at
+random: the generated run gets a larger `samples_per_epoch` (set in `DataModule.setup`, as the
+repeat above), the others the same prefix of the sampler's order, so the first epoch outlasts
+N steps here too. Its table also gives tokens per second (batch * block_size per step).
 """
 
 import argparse
@@ -70,10 +78,18 @@ RUN_FLAGS = [
 ]
 BATCH_SIZE, LR, WEIGHT_DECAY, SEED = 64, 1e-3, 0.01, 42  # the generated Config's defaults
 TRAIN_SIZE = 2048  # the generated synthetic train split
-# (warm-up steps K, steps N) per model: a window of 2 to 3 s on a 2-core Xeon.
-STEPS = {"mlp": (100, 3100), "cnn": (10, 160)}
-QUICK_STEPS = {"mlp": (50, 550), "cnn": (3, 53)}  # also the warm-up round's
+# (warm-up steps K, steps N) per model: a window of 2 to 3 s on a 2-core Xeon (gpt: ~3.3 s at
+# ~33 ms/step on a loaded 2-core EPYC). N - K is a whole number of BLOCKs.
+STEPS = {"mlp": (100, 3100), "cnn": (10, 160), "gpt": (10, 110)}
+QUICK_STEPS = {"mlp": (50, 550), "cnn": (3, 53), "gpt": (3, 53)}  # also the warm-up round's
 BLOCK = 50  # steps per block: the generated Config's log_every_n_steps
+# gpt: small enough for a 2 to 3 s window on a 2-core CPU (the lm Config's defaults are 4
+# layers of 128 at block size 128, batch 32). The generated fit gets these as flags, the other
+# variants build the same GPT from the lm project's Config with these fields.
+GPT_SETTINGS = {"batch_size": 16, "block_size": 64, "n_layer": 2, "n_head": 2, "n_embd": 64}
+GPT_FLAGS = [a for k, v in GPT_SETTINGS.items() for a in ("--" + k.replace("_", "-"), str(v))]
+# The project template each model is trained in (`--project` / `--lm-project`).
+TEMPLATES = {"mlp": "classifier", "cnn": "classifier", "gpt": "lm"}
 # glibc's malloc moves its mmap threshold as a process frees memory, so whether a step's
 # buffers come from fresh kernel pages (minor page faults) depends on the allocation history:
 # with its defaults, 1 to 150 thousand faults per window, and up to 10% on the step time, at
@@ -144,47 +160,105 @@ def _repeats(steps: int) -> int:
     return (steps + 1) * BATCH_SIZE // TRAIN_SIZE + 2
 
 
+def _gpt_samples(steps: int, windows: int) -> int:
+    """gpt: windows drawn in the first epoch, enough that it outlasts `steps` batches (its
+    train split holds more windows, one per start position, than any window here needs)."""
+    samples = (steps + 2) * GPT_SETTINGS["batch_size"]
+    if samples > windows:
+        raise ValueError(f"{steps} gpt steps need {samples} windows; the train split has {windows}")
+    return samples
+
+
+def _lm_config():
+    """The lm project's Config with GPT_SETTINGS: what its fit runs with GPT_FLAGS."""
+    return importlib.import_module(f"{PACKAGE}.config").Config(**GPT_SETTINGS)
+
+
 def _model(name: str):
     import torch
 
-    torch.manual_seed(SEED)
+    torch.manual_seed(SEED)  # what the generated fit's seed_everything does before building it
     tiny_mlp, _ = _classes()
     if name == "mlp":
         return tiny_mlp(1, 28, 10)
-    return importlib.import_module(f"{PACKAGE}.model").Net(1, 28, 10)
+    model = importlib.import_module(f"{PACKAGE}.model")
+    if name == "gpt":
+        cfg = _lm_config()  # as the lm task's build_model makes it, for byte tokens
+        vocab = importlib.import_module(f"{PACKAGE}.tokenizer").ByteTokenizer.vocab_size
+        fields = ("block_size", "n_layer", "n_head", "n_embd", "dropout", "bias")
+        config = model.GPTConfig(vocab_size=vocab, **{f: getattr(cfg, f) for f in fields})
+        return model.GPT(config)
+    return model.Net(1, 28, 10)
 
 
-def _loader(steps: int):
+def _loader(model_name: str, steps: int):
     import torch
     from torch.utils.data import DataLoader
 
-    data = importlib.import_module(f"{PACKAGE}.data")
-    _, repeat = _classes()
-    train_set = repeat(data.synthetic_dataset(TRAIN_SIZE, 1), _repeats(steps))
+    if model_name == "gpt":
+        # The lm project's own train split: windows of its tokenized synthetic text.
+        splits, _ = importlib.import_module(f"{PACKAGE}.dataset").load(_lm_config())
+        train_set, batch_size = splits["train"], GPT_SETTINGS["batch_size"]
+    else:
+        dataset = importlib.import_module(f"{PACKAGE}.dataset")
+        _, repeat = _classes()
+        train_set = repeat(dataset.synthetic_dataset(TRAIN_SIZE, 1), _repeats(steps))
+        batch_size = BATCH_SIZE
     # The generated loop's sample order (its ResumableSampler, epoch 0): with the same initial
     # weights, every variant then does the same arithmetic on the same numbers. Another order
     # takes another path through training, and how many denormal floats (tens of times slower
     # on a CPU) turn up along it changed the step time by ~10% here, more than any loop did.
     order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(SEED))
-    return DataLoader(train_set, batch_size=BATCH_SIZE, sampler=order.tolist(), num_workers=0)
+    if model_name == "gpt":
+        order = order[: _gpt_samples(steps, len(train_set))]  # the sampler's num_samples
+    return DataLoader(train_set, batch_size=batch_size, sampler=order.tolist(), num_workers=0)
 
 
-def _optimizer(model):
+def _optimizer(model, model_name: str):
     import torch
 
+    if model_name == "gpt":
+        # The lm task's configure_optimizers: weight decay on matrices only, GPT-2's betas.
+        cfg = _lm_config()
+        params = [p for p in model.parameters() if p.requires_grad]
+        groups = [
+            {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ]
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
     return torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
 
 
-def run_raw(model_name: str, steps: int) -> None:
+def _criterion(model_name: str):
+    """(model output, target) -> loss, as the project's task computes it."""
     import torch.nn.functional as F
 
+    if model_name == "gpt":
+        # Next-token cross-entropy over every position: logits (B, T, V), targets (B, T).
+        return lambda logits, y: F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1))
+    return F.cross_entropy
+
+
+def _loss(model_name: str):
+    """(model, batch) -> loss, the same in every runner. A batch is (x, y), or (x, y, n_bytes)
+    for gpt (the bytes are for bits per byte in evaluation, unused in training)."""
+    criterion = _criterion(model_name)
+
+    def loss(model, batch):
+        return criterion(model(batch[0]), batch[1])
+
+    return loss
+
+
+def run_raw(model_name: str, steps: int) -> None:
     model = _model(model_name)
-    optimizer = _optimizer(model)
-    loader = _loader(steps)
+    optimizer = _optimizer(model, model_name)
+    loader = _loader(model_name, steps)
+    loss_fn = _loss(model_name)
     model.train()
     step = 0
-    for x, y in loader:
-        loss = F.cross_entropy(model(x), y)
+    for batch in loader:
+        loss = loss_fn(model, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -204,16 +278,21 @@ def run_generated(model_name: str, steps: int) -> None:
 
     def setup(self, stage):
         original_setup(self, stage)
-        self.train_set = repeat(self.train_set, _repeats(steps))
+        if model_name == "gpt":  # an epoch is samples_per_epoch random windows: draw more
+            self.dims["samples_per_epoch"] = _gpt_samples(steps, len(self.train_set))
+        else:
+            self.train_set = repeat(self.train_set, _repeats(steps))
 
     data.DataModule.setup = setup
     extra = shlex.split(os.environ.get("BENCH_FIT_FLAGS", ""))  # --fit-flags, from the parent
-    train.main(["fit", *RUN_FLAGS, *extra, "--max-steps", str(steps)])
+    model_flags = GPT_FLAGS if model_name == "gpt" else []
+    train.main(["fit", *RUN_FLAGS, *model_flags, *extra, "--max-steps", str(steps)])
 
 
-def _lightning_module(model, log: bool):
+def _lightning_module(model, model_name: str, log: bool):
     import lightning as L
-    import torch.nn.functional as F
+
+    loss_fn = _loss(model_name)
 
     class Module(L.LightningModule):
         def __init__(self):
@@ -221,14 +300,13 @@ def _lightning_module(model, log: bool):
             self.model = model
 
         def training_step(self, batch, batch_idx):
-            x, y = batch
-            loss = F.cross_entropy(self.model(x), y)
+            loss = loss_fn(self.model, batch)
             if log:
                 self.log("train_loss", loss, prog_bar=True)
             return loss
 
         def configure_optimizers(self):
-            return _optimizer(self)
+            return _optimizer(self, model_name)  # the same parameters, in the same order
 
     return Module()
 
@@ -236,7 +314,7 @@ def _lightning_module(model, log: bool):
 def run_lightning(model_name: str, steps: int, bare: bool) -> None:
     import lightning as L
 
-    module = _lightning_module(_model(model_name), log=not bare)
+    module = _lightning_module(_model(model_name), model_name, log=not bare)
     off = {}
     if bare:
         off = dict(
@@ -246,21 +324,21 @@ def run_lightning(model_name: str, steps: int, bare: bool) -> None:
             enable_model_summary=False,
         )
     trainer = L.Trainer(max_steps=steps, accelerator="cpu", devices=1, **off)
-    trainer.fit(module, _loader(steps))
+    trainer.fit(module, _loader(model_name, steps))
 
 
 def run_fabric(model_name: str, steps: int) -> None:
-    import torch.nn.functional as F
     from lightning.fabric import Fabric
 
     fabric = Fabric(accelerator="cpu", devices=1)
     model = _model(model_name)
-    model, optimizer = fabric.setup(model, _optimizer(model))
-    loader = fabric.setup_dataloaders(_loader(steps))
+    model, optimizer = fabric.setup(model, _optimizer(model, model_name))
+    loader = fabric.setup_dataloaders(_loader(model_name, steps))
+    loss_fn = _loss(model_name)
     model.train()
     step = 0
-    for x, y in loader:
-        loss = F.cross_entropy(model(x), y)
+    for batch in loader:
+        loss = loss_fn(model, batch)
         optimizer.zero_grad(set_to_none=True)
         fabric.backward(loss)
         optimizer.step()
@@ -270,25 +348,38 @@ def run_fabric(model_name: str, steps: int) -> None:
 
 
 def run_ignite(model_name: str, steps: int) -> None:
-    import torch.nn.functional as F
     from ignite.engine import create_supervised_trainer
+    from ignite.utils import convert_tensor
 
+    def prepare_batch(batch, device, non_blocking):
+        # Ignite's default, (x, y) to the device, leaving out gpt's third item (n_bytes).
+        x, y, _ = batch
+        return (
+            convert_tensor(x, device=device, non_blocking=non_blocking),
+            convert_tensor(y, device=device, non_blocking=non_blocking),
+        )
+
+    # Ignite calls the model itself: _loss's two halves go to its hooks (model output and
+    # target to loss_fn; the batch to (x, y) by prepare_batch, its default for mlp and cnn).
+    hooks = {"prepare_batch": prepare_batch} if model_name == "gpt" else {}
     model = _model(model_name)
-    trainer = create_supervised_trainer(model, _optimizer(model), F.cross_entropy, device="cpu")
-    trainer.run(_loader(steps), max_epochs=1, epoch_length=steps)
+    optimizer, criterion = _optimizer(model, model_name), _criterion(model_name)
+    trainer = create_supervised_trainer(model, optimizer, criterion, device="cpu", **hooks)
+    trainer.run(_loader(model_name, steps), max_epochs=1, epoch_length=steps)
 
 
 def run_accelerate(model_name: str, steps: int) -> None:
-    import torch.nn.functional as F
     from accelerate import Accelerator
 
     accelerator = Accelerator(cpu=True)
     model = _model(model_name)
-    model, optimizer, loader = accelerator.prepare(model, _optimizer(model), _loader(steps))
+    optimizer, loader = _optimizer(model, model_name), _loader(model_name, steps)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    loss_fn = _loss(model_name)
     model.train()
     step = 0
-    for x, y in loader:
-        loss = F.cross_entropy(model(x), y)
+    for batch in loader:
+        loss = loss_fn(model, batch)
         optimizer.zero_grad(set_to_none=True)
         accelerator.backward(loss)
         optimizer.step()
@@ -344,10 +435,21 @@ def child(variant: str, model_name: str, steps: int, out: Path) -> None:
 # The parent: render, spawn, collect, report.
 
 
-def render(dest: Path) -> Path:
+def render(dest: Path, template: str = "classifier") -> Path:
     cmd = [sys.executable, "-m", "torch_scaffold", "new", PACKAGE, "--yes", "--dest", str(dest)]
+    cmd += ["--template", template]
     subprocess.run([*cmd, *RENDER_FLAGS], check=True, stdout=subprocess.DEVNULL)
     return dest
+
+
+def projects(args: argparse.Namespace, tmp: Path) -> dict[str, Path]:
+    """The project of each template the models need, by template: the classifier's always
+    (`import bench.train` is timed in it), the lm's only for gpt."""
+    found = {"classifier": args.project.resolve() if args.project else render(tmp / "project")}
+    if any(TEMPLATES[m] == "lm" for m in args.models):
+        lm = args.lm_project.resolve() if args.lm_project else render(tmp / "lm-project", "lm")
+        found["lm"] = lm
+    return found
 
 
 def spawn(
@@ -420,22 +522,36 @@ def ratio_cell(ratios: list[float]) -> str:
     return f"{statistics.median(ratios):.3f} ({min(ratios):.3f}..{max(ratios):.3f})"
 
 
+def tokens_per_step(model: str) -> int | None:
+    """Tokens a gpt step trains on (batch * block_size); None for the image models."""
+    if model != "gpt":
+        return None
+    return GPT_SETTINGS["batch_size"] * GPT_SETTINGS["block_size"]
+
+
 def loop_table(results: dict, variants: list[str], model: str, steps: tuple[int, int]) -> str:
-    """Loop time, start-up and peak RSS of each variant, and their ratios to raw's."""
+    """Loop time, start-up and peak RSS of each variant, and their ratios to raw's; for gpt
+    also tokens per second (at the median ms/step)."""
     warmup, total = steps
     raws = results["raw"]
+    tokens = tokens_per_step(model)
     lines = [
         f"#### {model}: steps {warmup + 1}..{total} timed, {len(raws)} rounds",
         "",
-        "| variant | ms/step | ratio to raw | ratio, window mean | ratio, CPU time "
+        "| variant | ms/step | "
+        + ("tokens/s | " if tokens else "")
+        + "ratio to raw | ratio, window mean | ratio, CPU time "
         "| start-up (s) | ratio to raw | peak RSS (MiB) | ratio to raw | page faults/step |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if tokens else ""),
     ]
     base = [step_times(r, warmup, total) for r in raws]
     for variant in variants:
         runs = results[variant]
         times = [step_times(r, warmup, total) for r in runs]
-        cells = [variant, f"{1000 * statistics.median(t[0] for t in times):.3f}"]
+        step_s = statistics.median(t[0] for t in times)
+        cells = [variant, f"{1000 * step_s:.3f}"]
+        if tokens:
+            cells.append(f"{tokens / step_s:,.0f}")
         for i in range(3):
             cells.append(ratio_cell([t[i] / b[i] for t, b in zip(times, base, strict=True)]))
         for key, unit in (("startup", "{:.2f}"), ("maxrss_mib", "{:.0f}")):
@@ -479,13 +595,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few steps, 1 round: a smoke run")
     parser.add_argument("--pairs", type=int, default=None, help="measured rounds (default 5)")
-    parser.add_argument("--models", default="mlp,cnn", help="comma-separated: mlp, cnn")
+    parser.add_argument(
+        "--models", default="mlp,cnn", help="comma-separated: mlp, cnn, gpt (the lm template's)"
+    )
     parser.add_argument(
         "--variants", default=",".join(VARIANTS), help="comma-separated: " + ", ".join(VARIANTS)
     )
     parser.add_argument("--import-runs", type=int, default=None, help="fresh imports (default 5)")
     parser.add_argument(
-        "--project", type=Path, help=f"time this rendered project (package {PACKAGE}) instead"
+        "--project",
+        type=Path,
+        help=f"mlp, cnn: time this rendered classifier project (package {PACKAGE}) instead",
+    )
+    parser.add_argument(
+        "--lm-project",
+        type=Path,
+        help=f"gpt: time this rendered --template lm project (package {PACKAGE}) instead",
     )
     parser.add_argument(
         "--malloc-defaults",
@@ -527,7 +652,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run_rounds(args, variants: list[str], skipped: dict, project: Path, tmp: Path) -> dict:
+def run_rounds(args, variants: list[str], skipped: dict, found: dict[str, Path], tmp: Path) -> dict:
     """Round 0 (warm-up: page cache, .pyc files, QUICK_STEPS) is discarded; then args.pairs
     rounds, each variant once per round per model, in an order rotated from round to round."""
     steps = QUICK_STEPS if args.quick else STEPS
@@ -539,6 +664,7 @@ def run_rounds(args, variants: list[str], skipped: dict, project: Path, tmp: Pat
             for variant in variants[shift:] + variants[:shift]:
                 if variant in skipped:
                     continue
+                project = found[TEMPLATES[model]]
                 result = measure(variant, model, total, project, tmp, f"r{round_}")
                 if "error" in result and variant in ("raw", "generated"):
                     raise RuntimeError(f"{variant} {model} failed: {result['error']}")
@@ -550,10 +676,13 @@ def run_rounds(args, variants: list[str], skipped: dict, project: Path, tmp: Pat
                     raise RuntimeError(f"{variant} ran with {result['threads']} torch threads")
                 if round_:
                     results[model][variant].append(result)
-                ms = 1000 * step_times(result, warmup, total)[0]
+                step_s = step_times(result, warmup, total)[0]
+                tokens = tokens_per_step(model)
                 print(
                     f"{f'round {round_}' if round_ else 'warm-up'} {model} {variant}: "
-                    f"{ms:.3f} ms/step, start-up {result['startup']:.2f} s, "
+                    f"{1000 * step_s:.3f} ms/step, "
+                    + (f"{tokens / step_s:,.0f} tokens/s, " if tokens else "")
+                    + f"start-up {result['startup']:.2f} s, "
                     f"{result['maxrss_mib']:.0f} MiB, {result['page_faults']} page faults",
                     flush=True,
                 )
@@ -576,8 +705,8 @@ def run_imports(runs: int, project: Path, tmp: Path) -> dict[str, list]:
 INSTRUCTION_STEPS = (60, 260)
 # Under valgrind a step takes ~100 times longer, so tqdm, which redraws its bar at most every
 # 0.1 s, would redraw it at every step instead of every 0.1 s of native time: pin the redraw
-# to the steps that last 0.1 s here without valgrind (2.5 and 13 ms per step).
-TQDM_MINITERS = {"mlp": 40, "cnn": 8}
+# to the steps that last 0.1 s here without valgrind (2.5, 13 and ~33 ms per step).
+TQDM_MINITERS = {"mlp": 40, "cnn": 8, "gpt": 3}
 
 
 def instructions(argv: list[str], project: Path, workdir: Path, log: Path, env: dict) -> int | str:
@@ -599,7 +728,9 @@ def instruction_count(valgrind_output: str) -> int | None:
     return int(found.group(1).replace(",", "")) if found else None
 
 
-def run_instructions(args: argparse.Namespace, variants: list[str], project: Path, tmp: Path):
+def run_instructions(
+    args: argparse.Namespace, variants: list[str], found: dict[str, Path], tmp: Path
+) -> None:
     """Instructions per optimizer step of each variant, counted by valgrind: the same count
     on every run, whatever else the machine is doing (a timing on a shared machine moves by
     10-30% from run to run, which hides a 2% difference). Each variant runs twice, for
@@ -614,6 +745,7 @@ def run_instructions(args: argparse.Namespace, variants: list[str], project: Pat
         argv = [__file__, "--child", variant, "--models", model, "--steps", str(steps)]
         argv += ["--out", str(workdir / "result.json")]
         env = {"TQDM_MINITERS": str(TQDM_MINITERS[model])}
+        project = found[TEMPLATES[model]]
         result = instructions(argv, project, workdir, workdir / "valgrind.log", env)
         print(
             f"{model} {variant}, {steps} steps: {result:,}"
@@ -663,16 +795,18 @@ def main(argv: list[str] | None = None) -> None:
     began = time.time()
     with tempfile.TemporaryDirectory(prefix="scaffold-bench-") as name:
         tmp = Path(name)
-        project = args.project.resolve() if args.project else render(tmp / "project")
+        found = projects(args, tmp)
         if args.instructions:
-            run_instructions(args, variants, project, tmp)
+            run_instructions(args, variants, found, tmp)
             print(f"wall time {time.time() - began:.0f} s; target (generated / raw): CPU <= 1.05")
             return
-        results = run_rounds(args, variants, skipped, project, tmp)
-        imports = run_imports(args.import_runs, project, tmp)
+        results = run_rounds(args, variants, skipped, found, tmp)
+        imports = run_imports(args.import_runs, found["classifier"], tmp)
     torch_version = results[args.models[0]]["raw"][0]["torch"]
     print(f"\n{machine()}; torch {torch_version}; load average after: {load()}")
     print(f"rendered with: {' '.join(RENDER_FLAGS)}; fit {' '.join(RUN_FLAGS)} {args.fit_flags}")
+    if "gpt" in args.models:
+        print(f"gpt: --template lm, fit also {' '.join(GPT_FLAGS)}")
     print(f"wall time {time.time() - began:.0f} s\n")
     for model in args.models:
         print(loop_table(results[model], list(results[model]), model, steps[model]))
