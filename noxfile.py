@@ -107,7 +107,7 @@ def matrix(session: nox.Session) -> None:
         combos = matrix.rotating_slice(valid, count, seed)
         refused = matrix.rotating_slice(forbidden, 50, seed)
         if mode == "ci":
-            pairs = [*features.pairwise(), features.everything()]
+            pairs = features.pairwise(first=features.everything())
             combos = pairs + [c for c in combos if c not in pairs]
     elif mode == "pairwise":
         combos = features.pairwise()

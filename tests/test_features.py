@@ -103,6 +103,9 @@ def test_resolve_rejects_a_non_bool_for_a_bool_feature():
 # valued feature and requires/conflicts rules, including one on a single value.
 KINDS = {
     **features.KINDS,
+    # Datasets paired with every other value here (the real catalogue pairs them with the
+    # template only).
+    "data": Kind("data", "group", "dataset", flag="data", answer="dataset"),
     "logger": Kind("logger", "group", "logger", flag="logger", answer="loggers", multi=True),
 }
 TINY = (
@@ -198,6 +201,21 @@ def test_pairwise_covers_every_valid_pair_with_fewer_combos(tiny):
     needed = set().union(*(pairs(c) for c in combos))
     assert needed <= set().union(*(pairs(c) for c in chosen))
     assert features.pairwise() == chosen  # deterministic
+
+
+def test_the_real_pairwise_pairs_datasets_with_the_template_only_and_can_start_anywhere():
+    everything = features.everything()
+    chosen = features.pairwise(first=everything)
+    assert chosen[0] == everything and len(chosen) <= 12
+    combos = list(features.combinations())
+
+    def pairs(c):
+        factors = [f for f in features.current().factors(c) if f[0] != "dataset"]
+        return {(a, b) for i, a in enumerate(factors) for b in factors[i + 1 :]}
+
+    assert set().union(*(pairs(c) for c in combos)) <= set().union(*(pairs(c) for c in chosen))
+    with_template = {(c["template"], c["dataset"]) for c in combos}
+    assert with_template == {(c["template"], c["dataset"]) for c in chosen}
 
 
 def test_pairwise_of_the_real_catalogue_covers_every_value():

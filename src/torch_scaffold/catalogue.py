@@ -35,6 +35,8 @@ class Catalogue:
         self.params = {param_key(f, p): (f, p) for f in entries for p in f.params}
         self._by_answer = {o.answer: o for o in self.options}
         self._option_of = {e.name: o for o in self.options for e in o.entries}
+        self._pairwise: dict[str, list[dict[str, object]]] = {}
+        self._combinations: list[dict[str, object]] | None = None  # computed once: seconds
 
     def defaults(self) -> dict[str, object]:
         """The answers when the user chooses nothing (feature options included)."""
@@ -196,28 +198,64 @@ class Catalogue:
 
     def combinations(self) -> Iterator[dict[str, object]]:
         """Every valid combination, as answers (the full test matrix)."""
-        for selection in self.all_selections():
-            try:
-                yield self.resolve(selection)
-            except ConflictingFeatures:
-                continue
+        if self._combinations is None:
+            found = []
+            for selection in self.all_selections():
+                try:
+                    found.append(self.resolve(selection))
+                except ConflictingFeatures:
+                    continue
+            self._combinations = found
+        return (dict(c) for c in self._combinations)
 
     def factors(self, answers: Mapping[str, object]) -> list[tuple[str, object]]:
         """Flatten answers into (factor, value) pairs; a multi option is one bool per choice."""
         return [f for o in self.options for f in o.factors(answers[o.answer])]
 
-    def pairwise(self) -> list[dict[str, object]]:
-        """A small subset of ``combinations`` covering every valid pair of values (CI matrix).
+    def pairwise(self, first: Mapping[str, object] | None = None) -> list[dict[str, object]]:
+        """A small subset of ``combinations`` covering every valid pair of values (CI matrix),
+        but the pairs a kind's ``pairs_with`` leaves out; ``first`` (valid answers) comes
+        first, and the rest covers what it does not.
 
-        Greedy and deterministic: the same catalogue always gives the same list.
+        Greedy and deterministic: the same catalogue always gives the same list (kept: it
+        takes seconds, and the tests and the matrix ask for it several times).
         """
+        key = repr(sorted(first.items())) if first is not None else ""
+        if key not in self._pairwise:
+            self._pairwise[key] = self._greedy_pairwise(first)
+        return [dict(c) for c in self._pairwise[key]]
+
+    def _greedy_pairwise(self, first: Mapping[str, object] | None) -> list[dict[str, object]]:
         combos = list(self.combinations())
-        pair_sets = [
-            {frozenset(p) for r in (1, 2) for p in itertools.combinations(self.factors(c), r)}
-            for c in combos
-        ]
+        restricted = {
+            o.answer: set(self.kinds[o.kind].pairs_with)
+            for o in self.options
+            if self.kinds[o.kind].pairs_with
+        }
+
+        def wanted(a: str, b: str) -> bool:
+            a, b = a.partition(":")[0], b.partition(":")[0]
+            return (a not in restricted or b in restricted[a]) and (
+                b not in restricted or a in restricted[b]
+            )
+
+        # Every (factor, value) as a number, every value and wanted pair as a number too: the
+        # full product has thousands of combinations, and sets of ints keep this to seconds.
+        index: dict[tuple[str, object], int] = {}
+        pair_sets = []
+        for combo in combos:
+            ids = [index.setdefault((f, repr(v)), len(index)) for f, v in self.factors(combo)]
+            names = [f for f, _ in self.factors(combo)]
+            items = {-1 - i for i in ids}  # single values
+            for (i, a), (j, b) in itertools.combinations(zip(ids, names, strict=True), 2):
+                if wanted(a, b):
+                    items.add(min(i, j) * 100_000 + max(i, j))
+            pair_sets.append(items)
         uncovered = set().union(*pair_sets) if pair_sets else set()
         chosen: list[dict[str, object]] = []
+        if first is not None:
+            chosen.append(dict(first))
+            uncovered -= pair_sets[combos.index(dict(first))]
         while uncovered:
             best = max(range(len(combos)), key=lambda i: len(pair_sets[i] & uncovered))
             chosen.append(combos[best])

@@ -36,7 +36,9 @@ __all__ = [
 
 KINDS: dict[str, Kind] = {
     "template": Kind("template", "group", "template", flag="template", answer="template"),
-    "data": Kind("data", "group", "dataset", flag="data", answer="dataset"),
+    "data": Kind(
+        "data", "group", "dataset", flag="data", answer="dataset", pairs_with=("template",)
+    ),
     "feature": Kind("feature", "each", "feature"),
     "callback": Kind("callback", "each", "callback"),
     "logger": Kind("logger", "group", "logger", flag="logger", answer="loggers", multi=True),
@@ -283,9 +285,10 @@ def combinations() -> Iterator[dict[str, object]]:
     return current().combinations()
 
 
-def pairwise() -> list[dict[str, object]]:
-    """A small subset of ``combinations`` covering every valid pair of values (the CI matrix)."""
-    return current().pairwise()
+def pairwise(first: Mapping[str, object] | None = None) -> list[dict[str, object]]:
+    """A small subset of ``combinations`` covering every valid pair of values (the CI matrix;
+    datasets are paired with the template only), starting with ``first`` if given."""
+    return current().pairwise(first)
 
 
 def everything() -> dict[str, object]:

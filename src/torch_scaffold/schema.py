@@ -105,6 +105,9 @@ class Kind:
     flag: str = ""  # group only: the option name, e.g. "data" -> --data
     answer: str = ""  # group only: the answer key, e.g. "dataset"
     multi: bool = False  # group only: several entries may be chosen (comma-separated list)
+    # The answers whose values the test matrix pairs this kind's values with (empty: all). A
+    # dataset's code depends on its template alone, so datasets need no pair with a feature.
+    pairs_with: tuple[str, ...] = ()
 
 
 def parse_params(args: list[str]) -> dict[str, str]:
