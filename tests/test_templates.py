@@ -27,7 +27,7 @@ def test_every_pairwise_combination_renders(classifier, tmp_path, answers):
     lm = answers["template"] == "lm"
     assert (project / "src" / "demo" / "generate.py").is_file() == lm
     model = (project / "src" / "demo" / "model.py").read_text()
-    assert ("class GPT(nn.Module):" in model) == lm and ("class Net(nn.Module):" in model) != lm
+    assert ("class GPT(" in model) == lm and ("class Net(nn.Module):" in model) != lm
     assert (project / ".github/workflows/ci.yml").is_file() == answers["github_ci"]
     package = project / "src" / "demo"
     assert (package / "checkpoint.py").is_file() == answers["checkpoint"]
