@@ -27,6 +27,9 @@ DEFAULTS = {
     "early_stopping_min_delta": 0.0,
 }
 
+# Every dataset of the catalogue, the classifier's then the language model's.
+DATASETS = ("synthetic", "mnist", "cifar10", "folder", "text", "pydoc")
+
 
 def test_defaults():
     assert features.defaults() == DEFAULTS
@@ -48,14 +51,7 @@ def test_options_are_derived_from_the_catalogue():
         ("--github-ci", "github_ci", "BoolOption"),
     ]
     assert features.options()[0].choices == ("classifier", "lm")
-    assert features.options()[1].choices == (
-        "synthetic",
-        "mnist",
-        "cifar10",
-        "folder",
-        "text",
-        "pydoc",
-    )
+    assert features.options()[1].choices == DATASETS
 
 
 def test_every_catalogue_entry_has_a_known_kind_and_unique_name():
@@ -220,14 +216,7 @@ def test_the_real_pairwise_pairs_datasets_with_the_template_only_and_can_start_a
 
 def test_pairwise_of_the_real_catalogue_covers_every_value():
     chosen = features.pairwise()
-    assert {c["dataset"] for c in chosen} == {
-        "synthetic",
-        "mnist",
-        "cifar10",
-        "folder",
-        "text",
-        "pydoc",
-    }
+    assert {c["dataset"] for c in chosen} == set(DATASETS)
     assert {c["template"] for c in chosen} == {"classifier", "lm"}
     assert {c["github_ci"] for c in chosen} == {True, False}
 

@@ -13,8 +13,9 @@ pytestmark = pytest.mark.skipif(
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "realdata.py"
 
 
-def load_realdata():
-    spec = importlib.util.spec_from_file_location("realdata", SCRIPT)
+def load_realdata(script: Path = SCRIPT):
+    """A script of benchmarks/ as a module (it is not a package)."""
+    spec = importlib.util.spec_from_file_location(script.stem, script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

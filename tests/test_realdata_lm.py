@@ -1,6 +1,5 @@
 """Real text, offline: the compressor baselines and the parsing of benchmarks/realdata_lm.py."""
 
-import importlib.util
 import random
 from pathlib import Path
 
@@ -10,10 +9,9 @@ SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "realdata_lm.py
 
 
 def load_realdata_lm():
-    spec = importlib.util.spec_from_file_location("realdata_lm", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from test_realdata import load_realdata
+
+    return load_realdata(SCRIPT)
 
 
 def test_compressors_pay_little_for_text_they_have_seen_and_much_for_noise():
