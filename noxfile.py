@@ -231,7 +231,9 @@ def realdata_lm(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def realdata(session: nox.Session) -> None:
-    """Train a `--data folder` project on real images offline and require >= 95 % test accuracy.
+    """Train a `--data folder` project on real images offline and require >= 95 % test accuracy;
+    then a `--template regression` project on scikit-learn's diabetes table, within 0.03 of
+    RidgeCV's test R² (benchmarks/realdata_regression.py).
 
     scikit-learn's bundled handwritten digits (benchmarks/realdata.py) are exported as PNGs,
     then the generated project is trained and tested from its command line. The work goes to
@@ -254,3 +256,6 @@ def realdata(session: nox.Session) -> None:
     if accuracy < digits.MIN_ACCURACY:
         session.error(f"test accuracy {accuracy:.2%} < {digits.MIN_ACCURACY:.0%} (in {project})")
     session.log(f"test accuracy {accuracy:.2%} (>= {digits.MIN_ACCURACY:.0%}); project: {project}")
+    # The regression template on a real table (diabetes), against scikit-learn's RidgeCV.
+    regression = os.fspath(ROOT / "benchmarks" / "realdata_regression.py")
+    session.run(PYTHON, regression, "run", os.fspath(work / "regression"))

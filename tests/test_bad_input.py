@@ -10,7 +10,11 @@ from conftest import REPO, git, tree
 from typer.testing import CliRunner
 
 from torch_scaffold import cli, features, render
-from torch_scaffold.errors import FeaturePresent, UnknownFeature
+from torch_scaffold.errors import ConflictingFeatures, FeaturePresent, UnknownFeature
+
+# Distributions whose module has another name.
+IMPORT_NAMES = {"scikit_learn": "sklearn"}
+MONITORS = "val/loss, val/acc, val/ppl, val/bpb, val/mse, val/mae, val/r2"
 
 runner = CliRunner()
 
@@ -76,6 +80,7 @@ def test_the_reserved_names_cover_every_import_of_the_template():
     deps = build + "\n" + pyproject[pyproject.index("dependencies = [") : pyproject.index("[tool.")]
     deps = re.sub(r"{%.*?%}|\[project\.optional-dependencies\]", "", deps)
     requirements = {d.lower().replace("-", "_") for d in re.findall(r'"([A-Za-z][\w-]*)', deps)}
+    requirements = {IMPORT_NAMES.get(name, name) for name in requirements}
     assert {"torch", "numpy", "tqdm", "pytest", "hatchling"} <= requirements  # parsed
     third_party = (imported | requirements) - set(sys.stdlib_module_names) - {"__future__"}
     assert third_party - render.RESERVED_NAMES == set()
@@ -208,7 +213,10 @@ def test_a_value_for_an_entry_that_takes_none(kind, name, message):
         ({"min-delta": "nan"}, "early-stopping --min-delta takes a finite number, not 'nan'"),
         ({"min-delta": "inf"}, "--min-delta takes a finite number, not 'inf'"),
         ({"min-delta": "-Infinity"}, "--min-delta takes a finite number"),
-        ({"monitor": "val/f1"}, "--monitor takes one of val/loss, val/acc, not 'val/f1'"),
+        (
+            {"monitor": "val/f1"},
+            f"--monitor takes one of {MONITORS}, not 'val/f1'",
+        ),
         ({"mode": "MAX"}, "--mode takes one of min, max"),
     ],
 )
@@ -238,16 +246,37 @@ def test_param_rules_are_exactly_these():
     """The generated project's config accepts the same values (tested on the template side)."""
     rules = {features.param_key(f, p): p.rule() for f in features.CATALOGUE for p in f.params}
     assert rules == {
-        "checkpoint_monitor": "one of val/loss, val/acc",
+        "checkpoint_monitor": f"one of {MONITORS}",
         "checkpoint_mode": "one of min, max",
         "checkpoint_save_top_k": "an integer >= -1",
-        "early_stopping_monitor": "one of val/loss, val/acc",
+        "early_stopping_monitor": f"one of {MONITORS}",
         "early_stopping_mode": "one of min, max",
         "early_stopping_patience": "an integer >= 0",
         "early_stopping_min_delta": "a finite number",
     }
     (patience,) = [p for f in features.CATALOGUE for p in f.params if p.name == "patience"]
     assert [patience.valid(v) for v in (0, 3, -1, True, 2.0)] == [True, True, False, False, False]
+
+
+def test_a_monitor_names_a_metric_of_the_template():
+    regression = {**features.defaults(), "template": "regression"}
+    answers = features.change(
+        regression,
+        "callback",
+        "early-stopping",
+        on=True,
+        params={"monitor": "val/r2", "mode": "max"},
+    )
+    assert answers["early_stopping_monitor"] == "val/r2"
+    message = (
+        "--monitor val/acc: not a metric of --template regression projects; choose one of val/loss"
+    )
+    with pytest.raises(ConflictingFeatures, match=re.escape(message)):
+        features.change(
+            regression, "callback", "early-stopping", on=True, params={"monitor": "val/acc"}
+        )
+    with pytest.raises(ConflictingFeatures, match="not a metric of --template classifier"):
+        features.resolve({"checkpoint_monitor": "val/r2"})
 
 
 def test_recorded_answers_follow_the_rules_too():

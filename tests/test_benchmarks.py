@@ -74,8 +74,8 @@ def test_every_model_has_whole_blocks_a_template_and_a_tqdm_pin(loop):
         for warmup, total in steps.values():
             # Every timed step falls in a whole block, each holding one logging step.
             assert 1 <= warmup < total and (total - warmup) % loop.BLOCK == 0
-    low, high = loop.INSTRUCTION_STEPS
-    assert 0 < low < high
+    assert set(loop.INSTRUCTION_STEPS) == set(loop.TEMPLATES)
+    assert all(0 < low < high for low, high in loop.INSTRUCTION_STEPS.values())
 
 
 def test_gpt_samples_outlast_the_steps(loop):
@@ -83,7 +83,7 @@ def test_gpt_samples_outlast_the_steps(loop):
     assert loop._gpt_samples(110, 10_000) == 112 * batch  # 2 batches more than the run takes
     # The lm template's synthetic train split: a window per start in 2048 blocks of text.
     windows = 2048 * loop.GPT_SETTINGS["block_size"] - loop.GPT_SETTINGS["block_size"] + 1
-    longest = max(loop.STEPS["gpt"][1], loop.INSTRUCTION_STEPS[1])
+    longest = max(loop.STEPS["gpt"][1], loop.INSTRUCTION_STEPS["gpt"][1])
     assert loop._gpt_samples(longest, windows) <= windows
     with pytest.raises(ValueError, match="the train split has 100"):
         loop._gpt_samples(110, 100)

@@ -190,7 +190,7 @@ def test_unknown_template(templates, tmp_path):
     assert result.exit_code == 2
     assert (
         result.stderr
-        == "error: unknown --template value 'nope'; choose from: classifier, lm, tiny\n"
+        == "error: unknown --template value 'nope'; choose from: classifier, lm, regression, tiny\n"
     )
     assert not (tmp_path / "d").exists()
 
@@ -202,7 +202,7 @@ def test_unknown_data(templates, tmp_path):
     assert result.exit_code == 2
     assert result.stderr == (
         "error: unknown --data value 'mnst'; did you mean 'mnist'? "
-        "choose from: synthetic, mnist, cifar10, folder, text, pydoc\n"
+        "choose from: synthetic, mnist, cifar10, folder, text, pydoc, table, diabetes\n"
     )
     assert not (tmp_path / "d").exists()
 

@@ -17,10 +17,13 @@ def test_the_full_product_splits_into_valid_and_forbidden(product):
     valid, forbidden = product
     assert len(valid) + len(forbidden) == len(list(features.all_selections()))
     assert valid == list(features.combinations())
-    lm_data = {"text", "pydoc"}  # a dataset belongs to its template; synthetic to both
+    # A dataset belongs to its template; synthetic to every one.
+    owner = {"text": "lm", "pydoc": "lm", "table": "regression", "diabetes": "regression"}
 
     def wrong_data(s):
-        return s["dataset"] != "synthetic" and (s["dataset"] in lm_data) != (s["template"] == "lm")
+        return (
+            s["dataset"] != "synthetic" and owner.get(s["dataset"], "classifier") != s["template"]
+        )
 
     assert forbidden and all(
         s["tpu"] and (s["gpus"] or s["compile"]) or s["slurm"] or wrong_data(s) for s in forbidden

@@ -33,16 +33,17 @@ PARAMS = {
 
 # What a user may type after --patience and the like, on either command line.
 NUMBERS = "-2 -1 0 1 5 0.5 -0.5 0.01 -0.01 1e-3 -1e-3 nan inf -inf".split()
-WORDS = ["val/loss", "val/acc", "min", "max", "val/f1", "MAX", ""]
+WORDS = ["val/loss", "val/acc", "val/r2", "val/bpb", "min", "max", "val/f1", "MAX", ""]
+TEMPLATES = [e.name for e in features.CATALOGUE if e.kind == "template"]
+METRICS = {e.name: set(e.metrics) for e in features.CATALOGUE if e.kind == "template"}
 
 # The rule, as Lightning has it: patience an int >= 0 (0 stops at the first check without
 # improvement), min_delta any finite number (a negative one lets a slightly worse value count),
-# save_top_k an int >= -1 (-1 keeps all, 0 none), monitor and mode one of their choices.
+# save_top_k an int >= -1 (-1 keeps all, 0 none), mode one of its choices, monitor one of the
+# template's validation metrics (METRICS).
 ACCEPTED = {
-    "checkpoint_monitor": {"val/loss", "val/acc"},
     "checkpoint_mode": {"min", "max"},
     "checkpoint_save_top_k": {"-1", "0", "1", "5"},
-    "early_stopping_monitor": {"val/loss", "val/acc"},
     "early_stopping_mode": {"min", "max"},
     "early_stopping_patience": {"0", "1", "5"},
     "early_stopping_min_delta": {text for text in NUMBERS if math.isfinite(float(text))},
@@ -58,16 +59,21 @@ CASES = [(key, text) for key in PARAMS for text in probes(key)]
 
 
 def test_every_catalogue_option_has_a_config_field_and_a_rule():
-    assert set(FIELDS) == set(PARAMS) == set(ACCEPTED)
+    assert set(FIELDS) == set(PARAMS)
+    assert set(ACCEPTED) == {key for key in PARAMS if not key.endswith("_monitor")}
 
 
-@pytest.fixture(scope="module")
-def config_module(tmp_path_factory):
-    """The config module of an all-features project (its defaults: the catalogue's)."""
+@pytest.fixture(scope="module", params=TEMPLATES)
+def config_module(request, tmp_path_factory):
+    """The config module of an all-features project of each template (its defaults: the
+    catalogue's)."""
+    answers = {**features.everything(), "template": request.param, "dataset": "synthetic"}
     project = render.create_project(
-        tmp_path_factory.mktemp("rules") / "demo", answers=features.everything(), git=False
+        tmp_path_factory.mktemp("rules") / "demo", answers=answers, git=False
     )
-    return load_config(project)
+    module = load_config(project)
+    module.TEMPLATE = request.param
+    return module
 
 
 def load_config(project: Path):
@@ -92,17 +98,20 @@ def config_accepts(config_module, key: str, text: str) -> bool:
     return True
 
 
-def catalogue_accepts(key: str, text: str) -> bool:
+def accepted(key: str, template: str) -> set[str]:
+    return METRICS[template] if key.endswith("_monitor") else ACCEPTED[key]
+
+
+def catalogue_accepts(key: str, text: str, template: str) -> bool:
     """`scaffold add <kind> <feature> --<option> TEXT` (or the answer, for a feature that is on
     by default, such as checkpoint): accepted, or refused with a ScaffoldError."""
     feature, param = PARAMS[key]
     try:
+        answers = {**features.defaults(), "template": template}
         if feature.default:
-            features.resolve({key: text})
+            features.resolve({**answers, key: text})
         else:
-            features.change(
-                features.defaults(), feature.kind, feature.name, on=True, params={param.name: text}
-            )
+            features.change(answers, feature.kind, feature.name, on=True, params={param.name: text})
     except ScaffoldError:
         return False
     return True
@@ -110,12 +119,15 @@ def catalogue_accepts(key: str, text: str) -> bool:
 
 @pytest.mark.parametrize("key, text", CASES)
 def test_the_generated_config_follows_lightnings_rules(config_module, capsys, key, text):
-    assert config_accepts(config_module, key, text) == (text in ACCEPTED[key])
+    assert config_accepts(config_module, key, text) == (
+        text in accepted(key, config_module.TEMPLATE)
+    )
 
 
 @pytest.mark.parametrize("key, text", CASES)
 def test_the_catalogue_accepts_what_the_generated_config_accepts(config_module, capsys, key, text):
-    assert catalogue_accepts(key, text) == config_accepts(config_module, key, text)
+    accepts = catalogue_accepts(key, text, config_module.TEMPLATE)
+    assert accepts == config_accepts(config_module, key, text)
 
 
 # Non-default option values, the README's example first. Each renders a project whose own tests

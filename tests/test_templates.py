@@ -27,7 +27,10 @@ def test_every_pairwise_combination_renders(classifier, tmp_path, answers):
     lm = answers["template"] == "lm"
     assert (project / "src" / "demo" / "generate.py").is_file() == lm
     model = (project / "src" / "demo" / "model.py").read_text()
-    assert ("class GPT(" in model) == lm and ("class Net(nn.Module):" in model) != lm
+    model_class = {"classifier": "class Net(", "lm": "class GPT(", "regression": "def unscale("}
+    assert [name for name in model_class.values() if name in model] == [
+        model_class[answers["template"]]
+    ]
     assert (project / ".github/workflows/ci.yml").is_file() == answers["github_ci"]
     package = project / "src" / "demo"
     assert (package / "checkpoint.py").is_file() == answers["checkpoint"]

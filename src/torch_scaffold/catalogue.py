@@ -105,6 +105,27 @@ class Catalogue:
             for clash in feature.conflicts:
                 if clash in selected:
                     return f"{mine} conflicts with {self._flag(clash)}; choose one of them"
+            wrong = self._wrong_metric(feature, answers, selected)
+            if wrong:
+                return wrong
+        return None
+
+    def _wrong_metric(
+        self, feature: Feature, answers: Mapping[str, object], selected: set[str]
+    ) -> str | None:
+        """Why a metric option of ``feature`` (a monitor) names no metric of the template."""
+        template = next(
+            (e for e in self.entries if e.kind == "template" and e.name in selected), None
+        )
+        known = template.metrics if template else ()  # () for a template that lists none
+        for param in feature.params:
+            value = answers.get(param_key(feature, param))
+            if param.metric and known and value is not None and value not in known:
+                return (
+                    f"{self._flag(feature.name)} {param.flag} {value}: not a metric of "
+                    f"{self._flag(template.name)} projects; choose one of "
+                    f"{', '.join(template.metrics)}"
+                )
         return None
 
     def _decided(self, name: str, answers: Mapping[str, object]) -> bool:

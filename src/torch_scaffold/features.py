@@ -44,6 +44,10 @@ KINDS: dict[str, Kind] = {
     "logger": Kind("logger", "group", "logger", flag="logger", answer="loggers", multi=True),
 }
 
+# What a monitor may name: the validation metrics of the templates (each template's own in
+# its entry's `metrics`; a project's monitor must be one of its template's).
+MONITORS = ("val/loss", "val/acc", "val/ppl", "val/bpb", "val/mse", "val/mae", "val/r2")
+
 CATALOGUE: tuple[Feature, ...] = (
     Feature(
         "classifier",
@@ -52,6 +56,7 @@ CATALOGUE: tuple[Feature, ...] = (
         default=True,
         details="image classification: a small CNN (`model.py`), cross-entropy, `val/acc`; "
         "`predict` writes `predictions.csv`",
+        metrics=("val/loss", "val/acc"),
     ),
     Feature(
         "lm",
@@ -63,6 +68,16 @@ CATALOGUE: tuple[Feature, ...] = (
         "tokens, random `block_size` windows (resumable), `val/loss`, `val/acc` (next-token), "
         "`val/ppl`, `val/bpb`; `python -m NAME.generate --prompt ... --temperature --top-k`; "
         "`predict` writes a continuation of each test window",
+        metrics=("val/loss", "val/acc", "val/ppl", "val/bpb"),
+    ),
+    Feature(
+        "regression",
+        "template",
+        "regression on tables: an MLP, MSE or Huber loss, MSE, MAE and R²; predict writes a CSV",
+        details="regression on a table: an MLP (`model.py`), MSE or Huber loss, features and "
+        "target standardised with the train split's statistics, `val/mse`, `val/mae`, `val/r2`; "
+        "`predict` writes `predictions.csv`",
+        metrics=("val/loss", "val/mse", "val/mae", "val/r2"),
     ),
     Feature(
         "synthetic",
@@ -70,7 +85,8 @@ CATALOGUE: tuple[Feature, ...] = (
         "learnable synthetic data generated offline (no download)",
         default=True,
         details="learnable synthetic data generated offline (no download): images of noisy "
-        "class patterns (classifier), sentences of a small grammar (lm); every project keeps it "
+        "class patterns (classifier), sentences of a small grammar (lm), a table with a "
+        "nonlinear target (regression); every project keeps it "
         "next to the chosen dataset (`--dataset synthetic`) for offline runs and tests",
     ),
     Feature(
@@ -109,6 +125,23 @@ CATALOGUE: tuple[Feature, ...] = (
         "(`pydoc_data.topics`, ~470 KB of English and code): real text with no download",
     ),
     Feature(
+        "table",  # not "csv": that is the CSV logger (scaffold add logger csv)
+        "data",
+        "your own table: a .csv file or a folder of train/val/test .csv, a target column",
+        requires=("regression",),
+        details="your table: `--data-dir` a `.csv` file (split 80/10/10) or a folder with "
+        "`train.csv` (and `val.csv`, `test.csv`); `--target` names the column to predict; "
+        "numeric columns standardised, text columns one-hot",
+    ),
+    Feature(
+        "diabetes",
+        "data",
+        "scikit-learn's diabetes table (442 rows, 10 features; ships with scikit-learn)",
+        requires=("regression",),
+        details="scikit-learn's diabetes table (442 patients, 10 measurements, disease "
+        "progression as the target): real data with no download",
+    ),
+    Feature(
         "amp",
         "feature",
         "mixed precision: torch.amp autocast (bf16), plus a GradScaler for fp16",
@@ -126,7 +159,7 @@ CATALOGUE: tuple[Feature, ...] = (
         "template), atomic writes, `--resume last|best|PATH`, auto-resume of an unfinished "
         "run, bit-exact mid-epoch; without it, `model.pt` at the end",
         params=(
-            Param("monitor", "val/loss", "metric that ranks checkpoints", ("val/loss", "val/acc")),
+            Param("monitor", "val/loss", "metric that ranks checkpoints", MONITORS, metric=True),
             Param("mode", "min", "whether lower or higher is better", ("min", "max")),
             Param(
                 "save-top-k", 1, "how many of the best checkpoints to keep (-1: all)", minimum=-1
@@ -180,7 +213,7 @@ CATALOGUE: tuple[Feature, ...] = (
         details="Lightning's `EarlyStopping`: monitor, mode, patience (validation checks), "
         "min_delta, check_finite, stopping/divergence thresholds; state in checkpoints",
         params=(
-            Param("monitor", "val/loss", "metric to watch", ("val/loss", "val/acc")),
+            Param("monitor", "val/loss", "metric to watch", MONITORS, metric=True),
             Param("mode", "min", "whether lower or higher is better", ("min", "max")),
             Param(
                 "patience", 3, "validation checks without improvement before stopping", minimum=0

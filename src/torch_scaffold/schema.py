@@ -30,6 +30,8 @@ class Param:
     help: str
     choices: tuple[str, ...] = ()
     minimum: int | None = None  # int params only
+    # Its value names a validation metric: it must be one of the project's template's metrics.
+    metric: bool = False
 
     @property
     def flag(self) -> str:
@@ -93,6 +95,7 @@ class Feature:
     choices: tuple[str, ...] = ()  # only for valued entries of an "each" kind, e.g. amp
     params: tuple[Param, ...] = ()  # options of the feature (see Param)
     details: str = ""  # the longer description of the README's feature table (Markdown)
+    metrics: tuple[str, ...] = ()  # templates only: the validation metrics a monitor may name
 
 
 @dataclass(frozen=True)
