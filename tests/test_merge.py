@@ -424,9 +424,14 @@ def test_random_walks_leave_projects_that_pass_their_tests(classifier, tmp_path_
     run_project_tests(random_walk(tmp_path_factory.mktemp("walk"), walk))
 
 
-@pytest.mark.parametrize("name", ["text", "pydoc"])
-def test_an_lm_project_takes_its_datasets_and_keeps_the_edits(classifier, tmp_path, name):
-    project = new_project(tmp_path / "demo", template="lm")
+@pytest.mark.parametrize(
+    "template, name",
+    [("lm", "text"), ("lm", "pydoc"), ("regression", "table"), ("regression", "diabetes")],
+)
+def test_a_project_takes_its_templates_datasets_and_keeps_the_edits(
+    classifier, tmp_path, template, name
+):
+    project = new_project(tmp_path / "demo", template=template)
     hand_edit(project)
     original = tree(project)
     result = merge.add_feature(project, kind="data", name=name)
@@ -438,6 +443,24 @@ def test_an_lm_project_takes_its_datasets_and_keeps_the_edits(classifier, tmp_pa
     merge.remove_feature(project, kind="data", name=name)
     git(project, "commit", "-qm", f"remove {name}")
     assert tree(project) == original
+
+
+def test_a_regression_project_takes_early_stopping_on_r2_and_keeps_the_edits(classifier, tmp_path):
+    project = new_project(tmp_path / "demo", template="regression")
+    hand_edit(project)
+    before = tree(project)
+    with pytest.raises(ConflictingFeatures, match="not a metric of --template regression"):
+        merge.add_feature(
+            project, kind="callback", name="early-stopping", params={"monitor": "val/acc"}
+        )
+    assert tree(project) == before
+    params = {"monitor": "val/r2", "mode": "max"}
+    result = merge.add_feature(project, kind="callback", name="early-stopping", params=params)
+    assert result.conflicts == []
+    assert_edits_kept(project)
+    assert_lint_clean(project)
+    config = (project / "src" / "demo" / "config.py").read_text()
+    assert 'early_stopping_monitor: str = option("val/r2"' in config
 
 
 def test_a_dataset_of_another_template_and_a_template_change_are_refused(edited):
