@@ -25,7 +25,6 @@ TRAIN = ["--dataset", "synthetic", "--batch-size", "16", "--num-workers", "0"]
 TRAIN += ["--limit-train-batches", "8", "--limit-val-batches", "1", "--progress-bar", "false"]
 TRAIN += ["--deterministic", "true", "--log-every-n-steps", "1"]
 EPOCHS = 16  # long enough (~6 s of training) for a signal to land mid-run
-LIMITED_EPOCHS = 400  # ~150 s of training on an idle machine: longer than 90 s, the warning's time
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED"}
 
 
@@ -201,20 +200,13 @@ def test_a_new_job_with_the_same_name_does_not_take_over_a_queued_run(project):
     assert not (run_dir(project, "shared") / "done").exists()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def limited(project) -> str:
-    """The job of the time-limit test, submitted before every other test: it takes four minutes
-    or so, most of them SLURM's (the warning comes 90 s into the job, a requeued job waits), so
-    it runs beside the others (the test cluster takes two jobs at once) and is checked last."""
-    return submit(project, "limited", "--max-epochs", str(LIMITED_EPOCHS), sbatch=("--time=3",))
-
-
-def test_a_run_longer_than_the_time_limit_goes_on_over_several_allocations(project, limited):
+def test_a_run_longer_than_the_time_limit_goes_on_over_several_allocations(project):
     """A real time limit (3 minutes, SLURM's warning 90 s before it): SLURM itself signals, the
     job checkpoints and requeues itself, and the next allocation resumes the run and completes
     it. The run is longer than an allocation; once the job has been requeued, its limit is
     raised, so that the test ends in two allocations however fast this machine trains."""
-    job, epochs = limited, LIMITED_EPOCHS
+    epochs = 400  # ~150 s of training on an idle machine here
+    job = submit(project, "limited", "--max-epochs", str(epochs), sbatch=("--time=3",))
     deadline = time.time() + 600
     while True:
         rows = accounting(job)

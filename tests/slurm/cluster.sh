@@ -4,10 +4,7 @@
 # nox -s slurm installs the packages and runs this; tests/test_slurm_cluster.py then submits jobs.
 set -euo pipefail
 node=$(hostname -s)
-# Twice the cores: two jobs run at once, so that the tests' longest job (a real 3-minute time
-# limit, mostly spent waiting for SLURM) runs beside the others. config_overrides below keeps
-# slurmd from draining a node that has fewer CPUs than this.
-cpus=$(( $(nproc) * 2 ))
+cpus=$(nproc)
 mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
 state=/var/lib/slurm-test
 mkdir -p "$state"/{ctld,d} /var/log/slurm /run/munge /var/run/mysqld
@@ -61,7 +58,6 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
-SlurmdParameters=config_overrides
 SchedulerType=sched/backfill
 MpiDefault=none
 ReturnToService=2
