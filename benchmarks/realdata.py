@@ -6,8 +6,9 @@
 scikit-learn ships the UCI digits inside its package (1,797 8x8 grey images, 0..16 per pixel),
 so nothing is downloaded. They are written as PNGs (scaled to 0..255) in the ImageFolder layout
 that a `--data folder` project reads, split 70/15/15 per class with a fixed seed. The project's
-folder loader converts them to RGB and resizes them to 32x32, its CNN's input. `nox -s realdata`
-and tests/test_realdata.py run the same steps.
+folder loader keeps them grey (it reads the channels from the first image) and resizes them to
+--image-size. The test accuracy is compared with scikit-learn's SVC() fitted on the same train
+and val images. `nox -s realdata` and tests/test_realdata.py run the same steps.
 """
 
 import argparse
@@ -22,34 +23,57 @@ from pathlib import Path
 
 SPLITS = ("train", "val", "test")
 PROJECT = "digits"  # the generated project's name, and so its package
-# Chosen on a 2-core CPU: 8 epochs of one-cycle LR reach 97-98 % test accuracy for seeds 1, 2, 3
-# and 42 (6 epochs: 97 %, 5: 96-97 %) in ~35 s of CPU time. No worker processes: the images are
-# tiny, and on 2 cores the template's default of 4 workers only adds start-up time.
-FIT_FLAGS = "--max-epochs 8 --batch-size 64 --lr 3e-3 --scheduler onecycle".split()
-QUIET = "--num-workers 0 --progress-bar false".split()  # fit and test
+# Chosen on a 2-core CPU: the 8x8 grey digits scaled up to 16x16 (--image-size; at their own
+# 8x8 the CNN's two poolings leave 2x2 maps: 96 %; at 32x32, 97.4-97.8 %), 40 epochs of
+# one-cycle LR in batches of 32: 98.5-98.9 % test accuracy for seeds 1, 2, 3 and 42, ~40 s.
+# No worker processes: the images are tiny, and on 2 cores workers only add start-up time.
+FIT_FLAGS = "--max-epochs 40 --batch-size 32 --lr 3e-3 --scheduler onecycle".split()
+# fit and test (test builds the model the checkpoint was trained as)
+QUIET = "--num-workers 0 --progress-bar false --image-size 16".split()
 MIN_ACCURACY = 0.95
+# Next to scikit-learn's SVC() on the same split (99.3 % on this one: 268 of 270 test images).
+MAX_GAP_TO_SVC = 0.01
 
 
-def export_digits(root: Path, seed: int = 0) -> dict[str, int]:
-    """Write the digits to root/{train,val,test}/<digit>/<index>.png; return each split's size.
-
-    Stratified 70/15/15 with a fixed seed: the same files on every machine and run."""
+def split_digits(seed: int = 0):
+    """The digits and the indices of each split: stratified 70/15/15 with a fixed seed, the
+    same on every machine and run."""
     import numpy as np
-    from PIL import Image
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     digits = load_digits()
-    images = np.rint(digits.images * (255 / 16)).astype(np.uint8)
-    indices = np.arange(len(images))
+    indices = np.arange(len(digits.images))
     train, rest = train_test_split(
         indices, test_size=0.3, stratify=digits.target, random_state=seed
     )
     val, test = train_test_split(
         rest, test_size=0.5, stratify=digits.target[rest], random_state=seed
     )
+    return digits, dict(zip(SPLITS, (train, val, test), strict=True))
+
+
+def svc_accuracy(seed: int = 0) -> float:
+    """scikit-learn's SVC() (its defaults: RBF kernel, C=1) fitted on the train and val images
+    of the same split (all the data the CNN learns from or selects with), on its test images."""
+    import numpy as np
+    from sklearn.svm import SVC
+
+    digits, splits = split_digits(seed)
+    seen = np.concatenate([splits["train"], splits["val"]])
+    svc = SVC().fit(digits.data[seen], digits.target[seen])
+    return float(svc.score(digits.data[splits["test"]], digits.target[splits["test"]]))
+
+
+def export_digits(root: Path, seed: int = 0) -> dict[str, int]:
+    """Write the digits to root/{train,val,test}/<digit>/<index>.png; return each split's size."""
+    import numpy as np
+    from PIL import Image
+
+    digits, splits = split_digits(seed)
+    images = np.rint(digits.images * (255 / 16)).astype(np.uint8)
     sizes = {}
-    for split, chosen in zip(SPLITS, (train, val, test), strict=True):
+    for split, chosen in splits.items():
         shutil.rmtree(root / split, ignore_errors=True)  # no stale images from another split
         for index in sorted(chosen):
             folder = root / split / str(digits.target[index])
@@ -111,8 +135,19 @@ def main() -> None:
         return
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="scaffold-realdata-"))
     accuracy = run(workdir)
-    print(f"test accuracy {accuracy:.2%} (at least {MIN_ACCURACY:.0%} expected) in {workdir}")
-    sys.exit(0 if accuracy >= MIN_ACCURACY else 1)
+    verdict = judge(accuracy, svc_accuracy())
+    print(f"{verdict} (in {workdir})")
+    sys.exit(0 if verdict.startswith("test accuracy") else 1)
+
+
+def judge(accuracy: float, svc: float) -> str:
+    """The verdict on the CNN's test accuracy: 'test accuracy ...' when it passes (at least
+    MIN_ACCURACY, and within MAX_GAP_TO_SVC of SVC's), 'FAILED: ...' when not."""
+    floor = max(MIN_ACCURACY, svc - MAX_GAP_TO_SVC)
+    line = f"test accuracy {accuracy:.2%}, scikit-learn's SVC() {svc:.2%} on the same split"
+    if accuracy < floor:
+        return f"FAILED: {line}; at least {floor:.2%} expected"
+    return line
 
 
 if __name__ == "__main__":

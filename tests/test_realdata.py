@@ -44,4 +44,15 @@ def test_export_is_a_stratified_image_folder(tmp_path):
 def test_generated_project_learns_the_digits(tmp_path):
     realdata = load_realdata()
     accuracy = realdata.run(tmp_path, log=lambda line: None)
-    assert accuracy >= realdata.MIN_ACCURACY
+    verdict = realdata.judge(accuracy, realdata.svc_accuracy())
+    assert verdict.startswith("test accuracy"), verdict
+
+
+def test_the_verdict_needs_95_percent_and_at_most_a_point_below_svc():
+    judge = load_realdata().judge
+    assert judge(0.985, 0.993).startswith("test accuracy 98.50%, scikit-learn's SVC() 99.30%")
+    assert judge(0.98, 0.993) == (
+        "FAILED: test accuracy 98.00%, scikit-learn's SVC() 99.30% on the same split; "
+        "at least 98.30% expected"
+    )
+    assert judge(0.951, 0.90).startswith("test accuracy") and judge(0.94, 0.90).startswith("FAILED")

@@ -36,7 +36,7 @@ from torch_scaffold.errors import (
 # them. tests/test_bad_input.py checks this against the template's imports and pyproject.
 PROJECT_IMPORTS = frozenset(
     {"torch", "torchvision", "torch_xla", "numpy", "tqdm", "yaml", "tensorboard", "wandb"}
-    | {"mlflow", "pytest", "ruff", "hatchling", "transformers", "tokenizers", "sklearn"}
+    | {"mlflow", "pytest", "ruff", "hatchling", "transformers", "tokenizers", "sklearn", "PIL"}
 )
 # Names a generated package must not take: importing it would shadow what the project uses.
 RESERVED_NAMES = PROJECT_IMPORTS | {"test", "tests", "conftest", "scaffold", "torch_scaffold"}
