@@ -701,9 +701,10 @@ def run_imports(runs: int, project: Path, tmp: Path) -> dict[str, list]:
 
 
 # Steps of the two runs per variant whose difference --instructions counts (after start-up,
-# which both runs share, so it cancels out). The GPT's steps are ~13 times the MLP's: fewer of
-# them count as many instructions (a count, unlike a timing, needs no long run to settle).
-INSTRUCTION_STEPS = {"mlp": (60, 260), "cnn": (60, 260), "gpt": (20, 80)}
+# which both runs share, so it cancels out). A GPT step is ~143 M instructions, and a count,
+# unlike a timing, needs no long run to settle: 10 steps give the per-step cost to 0.1 % (the
+# same as over 15), while under valgrind each GPT run here takes 7 to 12 minutes.
+INSTRUCTION_STEPS = {"mlp": (60, 260), "cnn": (60, 260), "gpt": (5, 15)}
 # Under valgrind a step takes ~100 times longer, so tqdm, which redraws its bar at most every
 # 0.1 s, would redraw it at every step instead of every 0.1 s of native time: pin the redraw
 # to the steps that last 0.1 s here without valgrind (2.5, 13 and ~33 ms per step).
