@@ -13,8 +13,8 @@ from torch_scaffold import cli, features, render
 from torch_scaffold.errors import ConflictingFeatures, FeaturePresent, UnknownFeature
 
 # Distributions whose module has another name.
-IMPORT_NAMES = {"scikit_learn": "sklearn"}
-MONITORS = "val/loss, val/acc, val/ppl, val/bpb, val/mse, val/mae, val/r2"
+IMPORT_NAMES = {"scikit_learn": "sklearn", "pillow": "PIL"}
+MONITORS = "val/loss, val/acc, val/ppl, val/bpb, val/mse, val/mae, val/r2, val/miou"
 
 runner = CliRunner()
 

@@ -190,7 +190,8 @@ def test_unknown_template(templates, tmp_path):
     assert result.exit_code == 2
     assert (
         result.stderr
-        == "error: unknown --template value 'nope'; choose from: classifier, lm, regression, tiny\n"
+        == "error: unknown --template value 'nope'; choose from: classifier, lm, regression, "
+        "segmentation, tiny\n"
     )
     assert not (tmp_path / "d").exists()
 
@@ -202,7 +203,7 @@ def test_unknown_data(templates, tmp_path):
     assert result.exit_code == 2
     assert result.stderr == (
         "error: unknown --data value 'mnst'; did you mean 'mnist'? "
-        "choose from: synthetic, mnist, cifar10, folder, text, pydoc, table, diabetes\n"
+        "choose from: synthetic, mnist, cifar10, folder, text, pydoc, table, diabetes, masks\n"
     )
     assert not (tmp_path / "d").exists()
 

@@ -27,8 +27,10 @@ DEFAULTS = {
     "early_stopping_min_delta": 0.0,
 }
 
-# Every dataset of the catalogue, the classifier's then the language model's.
+# Every dataset of the catalogue: the classifier's, the language model's, regression's, then
+# segmentation's.
 DATASETS = ("synthetic", "mnist", "cifar10", "folder", "text", "pydoc", "table", "diabetes")
+DATASETS += ("masks",)
 
 
 def test_defaults():
@@ -50,7 +52,7 @@ def test_options_are_derived_from_the_catalogue():
         ("--logger", "loggers", "MultiOption"),
         ("--github-ci", "github_ci", "BoolOption"),
     ]
-    assert features.options()[0].choices == ("classifier", "lm", "regression")
+    assert features.options()[0].choices == ("classifier", "lm", "regression", "segmentation")
     assert features.options()[1].choices == DATASETS
 
 
@@ -86,7 +88,7 @@ def test_resolve_unknown_value_suggests_the_closest():
         features.resolve({"dataset": "mnsit"})
     assert str(info.value) == (
         "unknown --data value 'mnsit'; did you mean 'mnist'? "
-        "choose from: synthetic, mnist, cifar10, folder, text, pydoc, table, diabetes"
+        "choose from: synthetic, mnist, cifar10, folder, text, pydoc, table, diabetes, masks"
     )
 
 
@@ -202,7 +204,7 @@ def test_pairwise_covers_every_valid_pair_with_fewer_combos(tiny):
 def test_the_real_pairwise_pairs_datasets_with_the_template_only_and_can_start_anywhere():
     everything = features.everything()
     chosen = features.pairwise(first=everything)
-    assert chosen[0] == everything and len(chosen) <= 15  # 3 templates x 3 amp values: 9 at least
+    assert chosen[0] == everything and len(chosen) <= 15  # 4 templates x 3 amp values: 12 at least
     combos = list(features.combinations())
 
     def pairs(c):
@@ -217,7 +219,7 @@ def test_the_real_pairwise_pairs_datasets_with_the_template_only_and_can_start_a
 def test_pairwise_of_the_real_catalogue_covers_every_value():
     chosen = features.pairwise()
     assert {c["dataset"] for c in chosen} == set(DATASETS)
-    assert {c["template"] for c in chosen} == {"classifier", "lm", "regression"}
+    assert {c["template"] for c in chosen} == {"classifier", "lm", "regression", "segmentation"}
     assert {c["github_ci"] for c in chosen} == {True, False}
 
 

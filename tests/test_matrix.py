@@ -19,6 +19,7 @@ def test_the_full_product_splits_into_valid_and_forbidden(product):
     assert valid == list(features.combinations())
     # A dataset belongs to its template; synthetic to every one.
     owner = {"text": "lm", "pydoc": "lm", "table": "regression", "diabetes": "regression"}
+    owner["masks"] = "segmentation"
 
     def wrong_data(s):
         return (

@@ -426,7 +426,13 @@ def test_random_walks_leave_projects_that_pass_their_tests(classifier, tmp_path_
 
 @pytest.mark.parametrize(
     "template, name",
-    [("lm", "text"), ("lm", "pydoc"), ("regression", "table"), ("regression", "diabetes")],
+    [
+        ("lm", "text"),
+        ("lm", "pydoc"),
+        ("regression", "table"),
+        ("regression", "diabetes"),
+        ("segmentation", "masks"),
+    ],
 )
 def test_a_project_takes_its_templates_datasets_and_keeps_the_edits(
     classifier, tmp_path, template, name

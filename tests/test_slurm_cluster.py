@@ -180,6 +180,22 @@ def test_a_warning_that_comes_while_python_starts_is_not_lost(project, straight)
     resumed_exactly(project, "early", straight)
 
 
+def test_a_preempted_job_is_requeued_by_slurm_and_resumes_exactly(project, straight):
+    """Preemption (PreemptMode=REQUEUE) or an administrator's `scontrol requeue`: SLURM sends
+    SIGTERM to every process of the job and queues it again itself. The training checkpoints
+    and stops without requeueing (SLURM does it), and the next allocation resumes its run."""
+    job = submit(project, "preempted", "--max-epochs", str(EPOCHS))
+    wait_until(run_dir(project, "preempted") / "checkpoints" / "last.pt")  # mid-run
+    subprocess.run(["scontrol", "requeue", job], check=True)
+    assert wait_for(job) == ("COMPLETED", "0:0"), output(project, job)
+    states = [row[0].split()[0] for row in accounting(job)]
+    assert states == ["REQUEUED", "COMPLETED"], states
+    out = output(project, job)
+    assert "stopping: SIGTERM: saved last.pt to resume from" in out and "resuming" in out
+    assert "Traceback" not in out
+    resumed_exactly(project, "preempted", straight)
+
+
 def resumed_exactly(project: Path, name: str, straight: dict) -> None:
     """Every step trained and logged once, and the same weights as without the interruption."""
     assert logged_steps(project, name) == list(range(1, EPOCHS * 8 + 1))

@@ -27,7 +27,12 @@ def test_every_pairwise_combination_renders(classifier, tmp_path, answers):
     lm = answers["template"] == "lm"
     assert (project / "src" / "demo" / "generate.py").is_file() == lm
     model = (project / "src" / "demo" / "model.py").read_text()
-    model_class = {"classifier": "class Net(", "lm": "class GPT(", "regression": "def unscale("}
+    model_class = {
+        "classifier": "class Net(",
+        "lm": "class GPT(",
+        "regression": "def unscale(",
+        "segmentation": "class UNet(",
+    }
     assert [name for name in model_class.values() if name in model] == [
         model_class[answers["template"]]
     ]

@@ -46,7 +46,7 @@ KINDS: dict[str, Kind] = {
 
 # What a monitor may name: the validation metrics of the templates (each template's own in
 # its entry's `metrics`; a project's monitor must be one of its template's).
-MONITORS = ("val/loss", "val/acc", "val/ppl", "val/bpb", "val/mse", "val/mae", "val/r2")
+MONITORS = ("val/loss", "val/acc", "val/ppl", "val/bpb", "val/mse", "val/mae", "val/r2", "val/miou")
 
 CATALOGUE: tuple[Feature, ...] = (
     Feature(
@@ -80,13 +80,24 @@ CATALOGUE: tuple[Feature, ...] = (
         metrics=("val/loss", "val/mse", "val/mae", "val/r2"),
     ),
     Feature(
+        "segmentation",
+        "template",
+        "semantic segmentation: a U-Net, cross-entropy (+ Dice), IoU per class and mIoU; "
+        "predict writes mask PNGs",
+        details="semantic segmentation: a U-Net (`model.py`), cross-entropy plus an optional "
+        "Dice loss, pixel accuracy, IoU per class and `val/miou` from a confusion matrix (exact "
+        "under DDP); `predict` writes a mask PNG per image",
+        metrics=("val/loss", "val/acc", "val/miou"),
+    ),
+    Feature(
         "synthetic",
         "data",
         "learnable synthetic data generated offline (no download)",
         default=True,
         details="learnable synthetic data generated offline (no download): images of noisy "
         "class patterns (classifier), sentences of a small grammar (lm), a table with a "
-        "nonlinear target (regression); every project keeps it "
+        "nonlinear target (regression), shapes with their masks (segmentation); every project "
+        "keeps it "
         "next to the chosen dataset (`--dataset synthetic`) for offline runs and tests",
     ),
     Feature(
@@ -140,6 +151,15 @@ CATALOGUE: tuple[Feature, ...] = (
         requires=("regression",),
         details="scikit-learn's diabetes table (442 patients, 10 measurements, disease "
         "progression as the target): real data with no download",
+    ),
+    Feature(
+        "masks",
+        "data",
+        "your own images with masks: train/images/*.png and train/masks/*.png (class values)",
+        requires=("segmentation",),
+        details="your images and masks: `data/train/images/NAME.png` with "
+        "`data/train/masks/NAME.png`, a one-channel PNG whose pixel values are the classes "
+        "(255: ignored); optional `val/` and `test/` alike",
     ),
     Feature(
         "amp",
