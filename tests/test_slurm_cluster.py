@@ -153,13 +153,7 @@ def test_the_time_limit_warning_requeues_the_job_and_it_resumes_exactly(project,
     wait_until(run_dir(project, "warned") / "checkpoints" / "last.pt")  # mid-run
     # What SLURM sends the script before the time limit (--signal=B:USR1@90), sent now.
     subprocess.run(["scancel", "--batch", "--signal=USR1", job], check=True)
-    assert wait_for(job) == ("COMPLETED", "0:0"), output(project, job)
-    states = [row[0].split()[0] for row in accounting(job)]
-    assert states == ["REQUEUED", "COMPLETED"], states
-    out = output(project, job)
-    assert "stopping: SIGUSR1: saved last.pt to resume from" in out and "resuming" in out
-    assert "Traceback" not in out
-    resumed_exactly(project, "warned", straight)
+    requeued_once_and_resumed_exactly(project, job, "warned", "SIGUSR1", straight)
 
 
 def test_a_warning_that_comes_while_python_starts_is_not_lost(project, straight):
@@ -172,12 +166,7 @@ def test_a_warning_that_comes_while_python_starts_is_not_lost(project, straight)
         assert time.time() < deadline, "the job's step (srun torchrun) never started"
         time.sleep(0.2)
     subprocess.run(["scancel", "--batch", "--signal=USR1", job], check=True)
-    assert wait_for(job) == ("COMPLETED", "0:0"), output(project, job)
-    states = [row[0].split()[0] for row in accounting(job)]
-    assert states == ["REQUEUED", "COMPLETED"], states
-    out = output(project, job)
-    assert "stopping: SIGUSR1: saved last.pt to resume from" in out and "Traceback" not in out
-    resumed_exactly(project, "early", straight)
+    requeued_once_and_resumed_exactly(project, job, "early", "SIGUSR1", straight)
 
 
 def test_a_preempted_job_is_requeued_by_slurm_and_resumes_exactly(project, straight):
@@ -187,13 +176,21 @@ def test_a_preempted_job_is_requeued_by_slurm_and_resumes_exactly(project, strai
     job = submit(project, "preempted", "--max-epochs", str(EPOCHS))
     wait_until(run_dir(project, "preempted") / "checkpoints" / "last.pt")  # mid-run
     subprocess.run(["scontrol", "requeue", job], check=True)
+    requeued_once_and_resumed_exactly(project, job, "preempted", "SIGTERM", straight)
+
+
+def requeued_once_and_resumed_exactly(
+    project: Path, job: str, name: str, signal: str, straight: dict
+) -> None:
+    """The job stopped for `signal` with a checkpoint, was requeued once, and its second
+    allocation resumed the run and completed it exactly."""
     assert wait_for(job) == ("COMPLETED", "0:0"), output(project, job)
     states = [row[0].split()[0] for row in accounting(job)]
     assert states == ["REQUEUED", "COMPLETED"], states
     out = output(project, job)
-    assert "stopping: SIGTERM: saved last.pt to resume from" in out and "resuming" in out
+    assert f"stopping: {signal}: saved last.pt to resume from" in out and "resuming" in out
     assert "Traceback" not in out
-    resumed_exactly(project, "preempted", straight)
+    resumed_exactly(project, name, straight)
 
 
 def resumed_exactly(project: Path, name: str, straight: dict) -> None:
