@@ -97,10 +97,15 @@ class Catalogue:
             if feature.name not in selected:
                 continue
             mine = self._flag(feature.name)
+            # Templates in `requires` are alternatives (a dataset for several tasks): one of them.
+            templates = [n for n in feature.requires if self.kind_of(n) == "template"]
+            if templates and self._decided(templates[0], answers) and selected.isdisjoint(templates):
+                names = " or ".join(self._flag(n) for n in templates)
+                return f"{mine} is for {names} projects; choose another one"
             for need in feature.requires:
+                if need in templates:
+                    continue
                 if self._decided(need, answers) and need not in selected:
-                    if self.kind_of(need) == "template":
-                        return f"{mine} is for {self._flag(need)} projects; choose another one"
                     return f"{mine} requires {self._flag(need)}; add it or drop {mine}"
             for clash in feature.conflicts:
                 if clash in selected:

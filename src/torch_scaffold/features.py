@@ -46,7 +46,10 @@ KINDS: dict[str, Kind] = {
 
 # What a monitor may name: the validation metrics of the templates (each template's own in
 # its entry's `metrics`; a project's monitor must be one of its template's).
-MONITORS = ("val/loss", "val/acc", "val/ppl", "val/bpb", "val/mse", "val/mae", "val/r2", "val/miou")
+MONITORS = (
+    "val/loss", "val/acc", "val/ppl", "val/bpb", "val/mse", "val/mae", "val/r2", "val/miou",
+    "val/d_loss", "val/quality", "val/coverage",
+)  # fmt: skip
 
 CATALOGUE: tuple[Feature, ...] = (
     Feature(
@@ -90,13 +93,26 @@ CATALOGUE: tuple[Feature, ...] = (
         metrics=("val/loss", "val/acc", "val/miou"),
     ),
     Feature(
+        "gan",
+        "template",
+        "GAN: a DCGAN generator and discriminator, two optimizers stepped in turn; mode "
+        "coverage; python -m NAME.sample",
+        details="a generative adversarial network: a DCGAN-style generator and discriminator "
+        "(`model.py`), a discriminator step then a generator step per batch with their own "
+        "optimizers (Lightning's manual optimization), `val/quality` and `val/coverage` of the "
+        "real data's modes; `python -m NAME.sample --n 64` writes a PNG grid; `predict` writes "
+        "an image per test latent vector",
+        metrics=("val/loss", "val/d_loss", "val/quality", "val/coverage"),
+    ),
+    Feature(
         "synthetic",
         "data",
         "learnable synthetic data generated offline (no download)",
         default=True,
         details="learnable synthetic data generated offline (no download): images of noisy "
         "class patterns (classifier), sentences of a small grammar (lm), a table with a "
-        "nonlinear target (regression), shapes with their masks (segmentation); every project "
+        "nonlinear target (regression), shapes with their masks (segmentation), glyphs of "
+        "known modes (gan); every project "
         "keeps it "
         "next to the chosen dataset (`--dataset synthetic`) for offline runs and tests",
     ),
@@ -104,7 +120,7 @@ CATALOGUE: tuple[Feature, ...] = (
         "mnist",
         "data",
         "MNIST digits via torchvision (downloads ~12 MB)",
-        requires=("classifier",),
+        requires=("classifier", "gan"),
     ),
     Feature(
         "cifar10",
@@ -116,7 +132,7 @@ CATALOGUE: tuple[Feature, ...] = (
         "folder",
         "data",
         "your own images in an ImageFolder layout (root/<class>/*.png)",
-        requires=("classifier",),
+        requires=("classifier", "gan"),
         details="your images in an ImageFolder layout (`data/train/<class>/*.png`)",
     ),
     Feature(

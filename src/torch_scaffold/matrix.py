@@ -215,7 +215,8 @@ def loop_changes(root: Path | None = None) -> list[LoopChange]:
         base = features.defaults()
         for needed in requires:
             if features.current().kind_of(needed) == "template":
-                base = features.resolve({**base, "template": needed})
+                if base["template"] not in requires:  # the first template it is for
+                    base = features.resolve({**base, "template": needed})
             elif needed not in features.active(base):
                 base = features.change(base, "feature", needed, on=True)
         if name.split("=")[0] in features.active(base) or name in features.active(base):
