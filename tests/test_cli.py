@@ -191,7 +191,7 @@ def test_unknown_template(templates, tmp_path):
     assert (
         result.stderr
         == "error: unknown --template value 'nope'; choose from: classifier, lm, regression, "
-        "segmentation, tiny\n"
+        "segmentation, gan, tiny\n"
     )
     assert not (tmp_path / "d").exists()
 

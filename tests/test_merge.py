@@ -432,6 +432,8 @@ def test_random_walks_leave_projects_that_pass_their_tests(classifier, tmp_path_
         ("regression", "table"),
         ("regression", "diabetes"),
         ("segmentation", "masks"),
+        ("gan", "mnist"),
+        ("gan", "folder"),
     ],
 )
 def test_a_project_takes_its_templates_datasets_and_keeps_the_edits(

@@ -32,6 +32,7 @@ def test_every_pairwise_combination_renders(classifier, tmp_path, answers):
         "lm": "class GPT(",
         "regression": "def unscale(",
         "segmentation": "class UNet(",
+        "gan": "class GAN(",
     }
     assert [name for name in model_class.values() if name in model] == [
         model_class[answers["template"]]

@@ -99,7 +99,8 @@ class Catalogue:
             mine = self._flag(feature.name)
             # Templates in `requires` are alternatives (a dataset for several tasks): one of them.
             templates = [n for n in feature.requires if self.kind_of(n) == "template"]
-            if templates and self._decided(templates[0], answers) and selected.isdisjoint(templates):
+            decided = templates and self._decided(templates[0], answers)
+            if decided and selected.isdisjoint(templates):
                 names = " or ".join(self._flag(n) for n in templates)
                 return f"{mine} is for {names} projects; choose another one"
             for need in feature.requires:
@@ -258,9 +259,14 @@ class Catalogue:
             for o in self.options
             if self.kinds[o.kind].pairs_with
         }
+        unpaired = {
+            o.answer: set(o.entries[0].unpaired) for o in self.options if len(o.entries) == 1
+        }
 
         def wanted(a: str, b: str) -> bool:
             a, b = a.partition(":")[0], b.partition(":")[0]
+            if b in unpaired.get(a, ()) or a in unpaired.get(b, ()):
+                return False
             return (a not in restricted or b in restricted[a]) and (
                 b not in restricted or a in restricted[b]
             )

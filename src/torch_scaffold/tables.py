@@ -17,7 +17,10 @@ MIN_DESCRIPTION = 30
 
 
 def _rules(entry: Feature) -> list[str]:
-    rules = [f"requires {', '.join(entry.requires)}"] if entry.requires else []
+    if entry.kind == "data":  # a dataset requires templates, any one of them
+        rules = [f"for {' or '.join(entry.requires)}"] if entry.requires else []
+    else:
+        rules = [f"requires {', '.join(entry.requires)}"] if entry.requires else []
     return rules + ([f"conflicts with {', '.join(entry.conflicts)}"] if entry.conflicts else [])
 
 
