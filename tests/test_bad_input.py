@@ -15,7 +15,7 @@ from torch_scaffold.errors import ConflictingFeatures, FeaturePresent, UnknownFe
 # Distributions whose module has another name.
 IMPORT_NAMES = {"scikit_learn": "sklearn", "pillow": "PIL"}
 MONITORS = "val/loss, val/acc, val/ppl, val/bpb, val/mse, val/mae, val/r2, val/miou, "
-MONITORS += "val/d_loss, val/quality, val/coverage"
+MONITORS += "val/d_loss, val/fd, val/coverage"
 
 runner = CliRunner()
 

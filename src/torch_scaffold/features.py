@@ -48,7 +48,7 @@ KINDS: dict[str, Kind] = {
 # its entry's `metrics`; a project's monitor must be one of its template's).
 MONITORS = (
     "val/loss", "val/acc", "val/ppl", "val/bpb", "val/mse", "val/mae", "val/r2", "val/miou",
-    "val/d_loss", "val/quality", "val/coverage",
+    "val/d_loss", "val/fd", "val/coverage",
 )  # fmt: skip
 
 CATALOGUE: tuple[Feature, ...] = (
@@ -99,10 +99,11 @@ CATALOGUE: tuple[Feature, ...] = (
         "coverage; python -m NAME.sample",
         details="a generative adversarial network: a DCGAN-style generator and discriminator "
         "(`model.py`), a discriminator step then a generator step per batch with their own "
-        "optimizers (Lightning's manual optimization), `val/quality` and `val/coverage` of the "
-        "real data's modes; `python -m NAME.sample --n 64` writes a PNG grid; `predict` writes "
-        "an image per test latent vector",
-        metrics=("val/loss", "val/d_loss", "val/quality", "val/coverage"),
+        "optimizers (Lightning's manual optimization); `val/fd` (FID's Frechet distance in the "
+        "features of a judge trained on the real data) and `val/coverage` of the real data's "
+        "modes; `python -m NAME.sample --n 64` writes a PNG grid; `predict` writes an image per "
+        "test latent vector",
+        metrics=("val/loss", "val/d_loss", "val/fd", "val/coverage"),
     ),
     Feature(
         "synthetic",
