@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import yaml
 from conftest import REPO
@@ -201,6 +203,23 @@ def test_pairwise_covers_every_valid_pair_with_fewer_combos(tiny):
     assert features.pairwise() == chosen  # deterministic
 
 
+def test_an_unpaired_entry_need_not_meet_each_value_of_those_answers(tiny, monkeypatch):
+    # As if tpu's code were the same whatever the amp value.
+    unpaired = [dataclasses.replace(e, unpaired=("amp",)) if e.name == "tpu" else e for e in TINY]
+    monkeypatch.setattr(features, "CATALOGUE", tuple(unpaired))
+    chosen = features.pairwise()
+
+    def pairs(c):
+        factors = features.current().factors(c)
+        return {(a, b) for i, a in enumerate(factors) for b in factors[i + 1 :]}
+
+    needed = set().union(*(pairs(c) for c in features.combinations()))
+    covered = set().union(*(pairs(c) for c in chosen))
+    tpu_amp = {(a, b) for a, b in needed if {a[0], b[0]} == {"amp", "tpu"}}
+    assert needed - tpu_amp <= covered
+    assert not tpu_amp <= covered  # tpu on met one amp value, not both
+
+
 def test_the_real_pairwise_pairs_datasets_with_the_template_only_and_can_start_anywhere():
     everything = features.everything()
     chosen = features.pairwise(first=everything)
@@ -209,7 +228,13 @@ def test_the_real_pairwise_pairs_datasets_with_the_template_only_and_can_start_a
 
     def pairs(c):
         factors = [f for f in features.current().factors(c) if f[0] != "dataset"]
-        return {(a, b) for i, a in enumerate(factors) for b in factors[i + 1 :]}
+        # --slurm's code is the same for every template (its entry's `unpaired`).
+        return {
+            (a, b)
+            for i, a in enumerate(factors)
+            for b in factors[i + 1 :]
+            if {a[0], b[0]} != {"template", "slurm"}
+        }
 
     assert set().union(*(pairs(c) for c in combos)) <= set().union(*(pairs(c) for c in chosen))
     with_template = {(c["template"], c["dataset"]) for c in combos}

@@ -253,9 +253,14 @@ class Catalogue:
             for o in self.options
             if self.kinds[o.kind].pairs_with
         }
+        unpaired = {
+            o.answer: set(o.entries[0].unpaired) for o in self.options if len(o.entries) == 1
+        }
 
         def wanted(a: str, b: str) -> bool:
             a, b = a.partition(":")[0], b.partition(":")[0]
+            if b in unpaired.get(a, ()) or a in unpaired.get(b, ()):
+                return False
             return (a not in restricted or b in restricted[a]) and (
                 b not in restricted or a in restricted[b]
             )

@@ -213,6 +213,9 @@ CATALOGUE: tuple[Feature, ...] = (
         "training finishes its step, checkpoints, requeues the job and exits, and the requeued "
         "job resumes its own run; `scancel` checkpoints and stops; the job's exit status is the "
         "training's. `nox -s slurm` runs it on a real one-node SLURM cluster",
+        # Its code (the batch script, preemption.py) is the same for every task: the matrix
+        # need not pair it with each template (its pairs with the features it meets remain).
+        unpaired=("template",),
     ),
     Feature(
         "tpu",
