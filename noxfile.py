@@ -232,7 +232,7 @@ def realdata_lm(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def realdata(session: nox.Session) -> None:
     """Train a `--data folder` project on real images offline and require >= 95 % test accuracy
-    and at most 1 point below scikit-learn's SVC() on the same split;
+    and at least scikit-learn's SVC()'s on the same split;
     then a `--template regression` project on scikit-learn's diabetes table, within 0.03 of
     RidgeCV's test R² (benchmarks/realdata_regression.py).
 

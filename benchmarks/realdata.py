@@ -7,8 +7,8 @@ scikit-learn ships the UCI digits inside its package (1,797 8x8 grey images, 0..
 so nothing is downloaded. They are written as PNGs (scaled to 0..255) in the ImageFolder layout
 that a `--data folder` project reads, split 70/15/15 per class with a fixed seed. The project's
 folder loader keeps them grey (it reads the channels from the first image) and resizes them to
---image-size. The test accuracy is compared with scikit-learn's SVC() fitted on the same train
-and val images. `nox -s realdata` and tests/test_realdata.py run the same steps.
+--image-size and shifts the training images at random. The last checkpoint's test accuracy must
+match scikit-learn's SVC() fitted on the same train and val images (at least as high). `nox -s realdata` and tests/test_realdata.py run the same steps.
 """
 
 import argparse
@@ -25,14 +25,18 @@ SPLITS = ("train", "val", "test")
 PROJECT = "digits"  # the generated project's name, and so its package
 # Chosen on a 2-core CPU: the 8x8 grey digits scaled up to 16x16 (--image-size; at their own
 # 8x8 the CNN's two poolings leave 2x2 maps: 96 %; at 32x32, 97.4-97.8 %), 40 epochs of
-# one-cycle LR in batches of 32: 98.5-98.9 % test accuracy for seeds 1, 2, 3 and 42, ~40 s.
-# No worker processes: the images are tiny, and on 2 cores workers only add start-up time.
+# one-cycle LR in batches of 32, ~50 s. The folder loader's random shifts (up to 2 pixels at
+# 16x16) lift the last checkpoint from 98.5-98.9 % to 99.6-100 % (seeds 0-3 and 42).
 FIT_FLAGS = "--max-epochs 40 --batch-size 32 --lr 3e-3 --scheduler onecycle".split()
 # fit and test (test builds the model the checkpoint was trained as)
 QUIET = "--num-workers 0 --progress-bar false --image-size 16".split()
+# The last checkpoint, at the end of the one-cycle schedule: the best by val/loss is often one
+# from mid-schedule, when the learning rate is still high (270 validation images are few to
+# choose by), and a point worse.
+TEST_FLAGS = ["--ckpt-path", "last"]
 MIN_ACCURACY = 0.95
-# Next to scikit-learn's SVC() on the same split (99.3 % on this one: 268 of 270 test images).
-MAX_GAP_TO_SVC = 0.01
+# At least scikit-learn's SVC() on the same split (99.3 % on this one: 268 of 270 test images).
+MAX_GAP_TO_SVC = 0.0
 
 
 def split_digits(seed: int = 0):
@@ -99,7 +103,7 @@ def commands(project: Path, data_dir: Path) -> dict[str, list[str]]:
     return {
         "new": [python, *new, "--data", "folder", "--no-git"],
         "fit": [python, "-m", train, "fit", *data, *FIT_FLAGS, *QUIET],
-        "test": [python, "-m", train, "test", *data, *QUIET],
+        "test": [python, "-m", train, "test", *data, *TEST_FLAGS, *QUIET],
     }
 
 
@@ -142,8 +146,8 @@ def main() -> None:
 
 def judge(accuracy: float, svc: float) -> str:
     """The verdict on the CNN's test accuracy: 'test accuracy ...' when it passes (at least
-    MIN_ACCURACY, and within MAX_GAP_TO_SVC of SVC's), 'FAILED: ...' when not."""
-    floor = max(MIN_ACCURACY, svc - MAX_GAP_TO_SVC)
+    MIN_ACCURACY, and no more than MAX_GAP_TO_SVC below SVC's), 'FAILED: ...' when not."""
+    floor = max(MIN_ACCURACY, svc - MAX_GAP_TO_SVC - 1e-9)  # 1e-9: equal accuracies pass
     line = f"test accuracy {accuracy:.2%}, scikit-learn's SVC() {svc:.2%} on the same split"
     if accuracy < floor:
         return f"FAILED: {line}; at least {floor:.2%} expected"
