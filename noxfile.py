@@ -232,7 +232,9 @@ def realdata_lm(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def realdata(session: nox.Session) -> None:
     """Train a `--data folder` project on real images offline and require >= 95 % test accuracy
-    and at least scikit-learn's SVC()'s on the same split;
+    and at least scikit-learn's SVC()'s on the same split; a `--template gan` project on the same
+    digits, its samples' Fréchet distance cut to 1/4 of an untrained generator's and 9 of the 10
+    digits among them (benchmarks/realdata_gan.py);
     then a `--template regression` project on scikit-learn's diabetes table, within 0.03 of
     RidgeCV's test R² (benchmarks/realdata_regression.py).
 
@@ -257,6 +259,9 @@ def realdata(session: nox.Session) -> None:
     if verdict.startswith("FAILED"):
         session.error(f"{verdict} (in {project})")
     session.log(f"{verdict}; project: {project}")
+    # The gan template on the same digits: its samples' Fréchet distance and digit coverage.
+    gan = os.fspath(ROOT / "benchmarks" / "realdata_gan.py")
+    session.run(PYTHON, gan, "run", os.fspath(work / "gan"))
     # The regression template on a real table (diabetes), against scikit-learn's RidgeCV.
     regression = os.fspath(ROOT / "benchmarks" / "realdata_regression.py")
     session.run(PYTHON, regression, "run", os.fspath(work / "regression"))

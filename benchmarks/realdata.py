@@ -1,14 +1,15 @@
 """Train a generated project on real images, offline: scikit-learn's handwritten digits.
 
     python benchmarks/realdata.py export DATA_DIR  # DATA_DIR/{train,val,test}/<digit>/*.png
-    python benchmarks/realdata.py run [WORKDIR]    # export, generate, fit, test; exit 1 below 95 %
+    python benchmarks/realdata.py run [WORKDIR]    # export, generate, fit, test; exit 1 below SVC
 
 scikit-learn ships the UCI digits inside its package (1,797 8x8 grey images, 0..16 per pixel),
 so nothing is downloaded. They are written as PNGs (scaled to 0..255) in the ImageFolder layout
 that a `--data folder` project reads, split 70/15/15 per class with a fixed seed. The project's
 folder loader keeps them grey (it reads the channels from the first image) and resizes them to
---image-size and shifts the training images at random. The last checkpoint's test accuracy must
-match scikit-learn's SVC() fitted on the same train and val images (at least as high). `nox -s realdata` and tests/test_realdata.py run the same steps.
+--image-size and shifts the training images at random. The last checkpoint's test accuracy
+must match scikit-learn's SVC() fitted on the same train and val images (at least as high).
+`nox -s realdata` and tests/test_realdata.py run the same steps.
 """
 
 import argparse
