@@ -97,27 +97,31 @@ def matrix(session: nox.Session) -> None:
         jobs = int(args[at + 1])
         del args[at : at + 2]
     mode = args[0] if args else "ci"
-    valid, forbidden = matrix.split()
+    catalogue = features.current()
+    selections, valid = catalogue.count()
     if mode == "full":
-        combos, refused = valid, forbidden
+        try:
+            combos, refused = matrix.split()
+        except ValueError as error:
+            session.error(f"{error}; try: nox -s matrix -- slice N")
     elif mode in ("slice", "ci"):
         count = int(args[1]) if len(args) > 1 else (4 if mode == "slice" else 1)
         seed = commit_seed(session)
         session.log(f"slice seed {seed}: MATRIX_SEED={seed} nox -s matrix -- slice {count}")
-        combos = matrix.rotating_slice(valid, count, seed)
-        refused = matrix.rotating_slice(forbidden, 50, seed)
+        combos = catalogue.sample(count, seed)  # the rotating slice
+        refused = catalogue.sample_forbidden(50, seed)
         if mode == "ci":
             pairs = features.pairwise(first=features.everything())
             combos = pairs + [c for c in combos if c not in pairs]
     elif mode == "pairwise":
         combos = features.pairwise()
-        refused = matrix.rotating_slice(forbidden, 50, "pairwise")
+        refused = catalogue.sample_forbidden(50, "pairwise")
     else:
         session.error(
             f"unknown mode {mode!r}: pairwise, slice [N] or full (none: pairwise + slice)"
         )
     session.log(
-        f"{len(valid)} valid combinations, {len(forbidden)} forbidden; "
+        f"{valid:,} valid combinations, {selections - valid:,} forbidden; "
         f"checking {len(combos)} projects with {jobs} at a time"
     )
     root = Path(tempfile.mkdtemp(prefix="scaffold-matrix-"))

@@ -16,7 +16,9 @@ def product():
 def test_the_full_product_splits_into_valid_and_forbidden(product):
     valid, forbidden = product
     assert len(valid) + len(forbidden) == len(list(features.all_selections()))
-    assert valid == list(features.combinations())
+    # Counted and listed from the rule-bound options alone: the same combinations.
+    assert features.current().count() == (len(valid) + len(forbidden), len(valid))
+    assert sorted(map(repr, valid)) == sorted(map(repr, features.combinations()))
     # A dataset belongs to its template; synthetic to every one.
     owner = {"text": "lm", "pydoc": "lm", "table": "regression", "diabetes": "regression"}
     owner["masks"] = "segmentation"
@@ -33,7 +35,7 @@ def test_the_full_product_splits_into_valid_and_forbidden(product):
 
 
 def test_new_args_select_exactly_that_combination(product, tmp_path):
-    answers = matrix.rotating_slice(product[0], 1, "flags")[0]
+    answers = features.current().sample(1, "flags")[0]
     dest = tmp_path / "p"
     args = ["new", "p", "--yes", "--no-git", "--dest", str(dest), *matrix.new_args(answers)]
     result = CliRunner().invoke(app, args)
@@ -44,8 +46,10 @@ def test_new_args_select_exactly_that_combination(product, tmp_path):
 
 
 def test_scaffold_new_refuses_forbidden_combinations(product, tmp_path):
-    forbidden = product[1]
-    assert matrix.check_refused(matrix.rotating_slice(forbidden, 40, "test"), tmp_path) == []
+    sampled = features.current().sample_forbidden(40, "test")
+    forbidden = {repr(s) for s in product[1]}
+    assert len(sampled) == 40 and all(repr(s) in forbidden for s in sampled)
+    assert matrix.check_refused(sampled, tmp_path) == []
     assert list(tmp_path.iterdir()) == []
 
 
@@ -56,9 +60,10 @@ def test_check_refused_reports_a_combination_that_is_accepted(tmp_path):
 
 
 def test_the_slice_rotates_with_the_seed(product):
-    valid = product[0]
-    one, again, other = (matrix.rotating_slice(valid, 4, seed) for seed in ("a", "a", "b"))
+    valid = {repr(c) for c in product[0]}
+    one, again, other = (features.current().sample(4, seed) for seed in ("a", "a", "b"))
     assert one == again and one != other and len(one) == 4
+    assert all(repr(c) in valid for c in one) and len({repr(c) for c in one}) == 4
 
 
 @pytest.mark.slow  # a minute of rendering; `nox -s matrix` (CI) checks it every time

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
+import random
 from collections.abc import Iterator, Mapping
 
 from torch_scaffold.errors import ConflictingFeatures, FeaturePresent
@@ -216,24 +218,84 @@ class Catalogue:
             new[param_key(entry, known[param_name])] = param_value
         return self.resolve(new)
 
-    # The test matrix: every combination, the pairwise subset, the heaviest one.
+    # The test matrix: every combination, the pairwise subset, the heaviest one. Options that
+    # no rule touches ("free": most callbacks, loggers, amp) combine with anything, so the valid
+    # combinations are the valid "core" ones times the free options' product: counted, sampled
+    # and paired without enumerating a product that doubles with every callback.
+
+    @functools.cached_property
+    def free(self) -> list[Option]:
+        """The options that no rule touches: each of their values goes with every project."""
+        ruled = {n.partition("=")[0] for e in self.entries for n in (*e.requires, *e.conflicts)}
+        ruled |= {e.name for e in self.entries if e.requires or e.conflicts}
+        ruled |= {e.name for e in self.entries if any(p.metric for p in e.params)}
+        if any(p.metric for e in self.entries for p in e.params):  # metrics are the template's
+            ruled |= {e.name for e in self.entries if e.kind == "template"}
+        return [o for o in self.options if ruled.isdisjoint(e.name for e in o.entries)]
+
+    @functools.cached_property
+    def core(self) -> list[Option]:
+        """The options some rule touches (their valid combinations are enumerated)."""
+        return [o for o in self.options if o not in self.free]
 
     def all_selections(self) -> Iterator[dict[str, object]]:
         """Every combination of option values, valid or not (the full product)."""
         for values in itertools.product(*(o.domain() for o in self.options)):
             yield {o.answer: v for o, v in zip(self.options, values, strict=True)}
 
-    def combinations(self) -> Iterator[dict[str, object]]:
-        """Every valid combination, as answers (the full test matrix)."""
+    def _core_combinations(self) -> list[dict[str, object]]:
+        """Every valid combination of the core options (the free ones at their defaults)."""
         if self._combinations is None:
+            defaults = {o.answer: o.default_value() for o in self.free}
             found = []
-            for selection in self.all_selections():
+            for values in itertools.product(*(o.domain() for o in self.core)):
+                selection = {o.answer: v for o, v in zip(self.core, values, strict=True)}
                 try:
-                    found.append(self.resolve(selection))
+                    found.append(self.resolve({**selection, **defaults}))
                 except ConflictingFeatures:
                     continue
             self._combinations = found
-        return (dict(c) for c in self._combinations)
+        return self._combinations
+
+    def count(self) -> tuple[int, int]:
+        """(selections in the full product, valid combinations among them)."""
+        free = math.prod(len(o.domain()) for o in self.free)
+        selections = free * math.prod(len(o.domain()) for o in self.core)
+        return selections, free * len(self._core_combinations())
+
+    def combination(self, index: int) -> dict[str, object]:
+        """The valid combination number index (0 <= index < count()[1]), as answers."""
+        core = self._core_combinations()
+        index, which = divmod(index, len(core))
+        answers = dict(core[which])
+        for option in self.free:
+            index, value = divmod(index, len(option.domain()))
+            answers[option.answer] = option.domain()[value]
+        return answers
+
+    def combinations(self) -> Iterator[dict[str, object]]:
+        """Every valid combination, as answers (the full test matrix: mind count() first)."""
+        return (self.combination(i) for i in range(self.count()[1]))
+
+    def sample(self, count: int, seed: str) -> list[dict[str, object]]:
+        """count valid combinations drawn by seed, without repeats (all of them if fewer)."""
+        total = self.count()[1]
+        drawn = random.Random(seed).sample(range(total), min(count, total))
+        return [self.combination(i) for i in drawn]
+
+    def sample_forbidden(self, count: int, seed: str) -> list[dict[str, object]]:
+        """Up to count selections that break a rule, drawn by seed from the full product."""
+        rng, found = random.Random(seed), []
+        for _ in range(200 * count):
+            if len(found) == count:
+                break
+            selection = {o.answer: rng.choice(o.domain()) for o in self.options}
+            try:
+                self.resolve(selection)
+            except ConflictingFeatures:
+                if selection not in found:
+                    found.append(selection)
+        return found
 
     def factors(self, answers: Mapping[str, object]) -> list[tuple[str, object]]:
         """Flatten answers into (factor, value) pairs; a multi option is one bool per choice."""
@@ -241,19 +303,21 @@ class Catalogue:
 
     def pairwise(self, first: Mapping[str, object] | None = None) -> list[dict[str, object]]:
         """A small subset of ``combinations`` covering every valid pair of values (CI matrix),
-        but the pairs a kind's ``pairs_with`` leaves out; ``first`` (valid answers) comes
-        first, and the rest covers what it does not.
+        but the pairs a kind's ``pairs_with`` or an entry's ``unpaired`` leaves out; ``first``
+        (valid answers) comes first, and the rest covers what it does not.
 
         Greedy and deterministic: the same catalogue always gives the same list (kept: it
         takes seconds, and the tests and the matrix ask for it several times).
         """
         key = repr(sorted(first.items())) if first is not None else ""
         if key not in self._pairwise:
-            self._pairwise[key] = self._greedy_pairwise(first)
+            self._pairwise[key] = _Pairs(self).cover(first)
         return [dict(c) for c in self._pairwise[key]]
 
-    def _greedy_pairwise(self, first: Mapping[str, object] | None) -> list[dict[str, object]]:
-        combos = list(self.combinations())
+    def wanted(self, a: str, b: str) -> bool:
+        """Whether the matrix must meet factors a and b together (answer keys, or a multi
+        option's "loggers:csv")."""
+        a, b = a.partition(":")[0], b.partition(":")[0]
         restricted = {
             o.answer: set(self.kinds[o.kind].pairs_with)
             for o in self.options
@@ -262,37 +326,11 @@ class Catalogue:
         unpaired = {
             o.answer: set(o.entries[0].unpaired) for o in self.options if len(o.entries) == 1
         }
-
-        def wanted(a: str, b: str) -> bool:
-            a, b = a.partition(":")[0], b.partition(":")[0]
-            if b in unpaired.get(a, ()) or a in unpaired.get(b, ()):
-                return False
-            return (a not in restricted or b in restricted[a]) and (
-                b not in restricted or a in restricted[b]
-            )
-
-        # Every (factor, value) as a number, every value and wanted pair as a number too: the
-        # full product has thousands of combinations, and sets of ints keep this to seconds.
-        index: dict[tuple[str, object], int] = {}
-        pair_sets = []
-        for combo in combos:
-            ids = [index.setdefault((f, repr(v)), len(index)) for f, v in self.factors(combo)]
-            names = [f for f, _ in self.factors(combo)]
-            items = {-1 - i for i in ids}  # single values
-            for (i, a), (j, b) in itertools.combinations(zip(ids, names, strict=True), 2):
-                if wanted(a, b):
-                    items.add(min(i, j) * 100_000 + max(i, j))
-            pair_sets.append(items)
-        uncovered = set().union(*pair_sets) if pair_sets else set()
-        chosen: list[dict[str, object]] = []
-        if first is not None:
-            chosen.append(dict(first))
-            uncovered -= pair_sets[combos.index(dict(first))]
-        while uncovered:
-            best = max(range(len(combos)), key=lambda i: len(pair_sets[i] & uncovered))
-            chosen.append(combos[best])
-            uncovered -= pair_sets[best]
-        return chosen
+        if b in unpaired.get(a, ()) or a in unpaired.get(b, ()):
+            return False
+        return (a not in restricted or b in restricted[a]) and (
+            b not in restricted or a in restricted[b]
+        )
 
     def everything(self) -> dict[str, object]:
         """The heaviest valid rendering: every boolean on, every multi group complete, and the
@@ -303,4 +341,90 @@ class Catalogue:
                 answers = self.resolve({**answers, option.answer: option.domain()[-1]})
             except ConflictingFeatures:
                 continue
+        return answers
+
+
+class _Pairs:
+    """The greedy cover behind ``Catalogue.pairwise``, one project at a time: the core
+    combination that meets the most pairs not met yet, then each free option's value that does
+    (ties: the value with the most open pairs anywhere, then the earlier value). Every (factor,
+    value) and every wanted pair is a number: sets of ints keep this to seconds."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue, self.ids, self.names = catalogue, {}, {}
+        self.wanted = functools.cache(catalogue.wanted)
+        self.pair = functools.cache(self.pair)
+        self.core = catalogue._core_combinations()
+        self.core_ids = [self.factor_ids(c, catalogue.core) for c in self.core]
+        # Each free option's values, as the factor ids each value sets.
+        self.free = [
+            [(v, self.factor_ids({o.answer: v}, [o])) for v in o.domain()] for o in catalogue.free
+        ]
+        self.open: set[int] = set()
+        for ids in self.core_ids:
+            self.open |= self.pairs(ids)
+        values = {i for ids in self.core_ids for i in ids}
+        for n, option in enumerate(self.free):
+            mine = {i for _, ids in option for i in ids}
+            for _, ids in option:  # a multi option: its own factors together
+                self.open |= self.pairs(ids)
+            others = values | {i for later in self.free[n + 1 :] for _, ids in later for i in ids}
+            self.open |= {p for i in mine for j in others if (p := self.pair(i, j)) is not None}
+
+    def factor_ids(self, answers: Mapping[str, object], options: list[Option]) -> list[int]:
+        factors = [f for o in options for f in o.factors(answers[o.answer])]
+        ids = [self.ids.setdefault((f, repr(v)), len(self.ids)) for f, v in factors]
+        self.names.update(zip(ids, (f for f, _ in factors), strict=True))
+        return ids
+
+    def name(self, factor_id: int) -> str:
+        return self.names[factor_id]
+
+    def pair(self, i: int, j: int) -> int | None:
+        if i == j or not self.wanted(self.name(i), self.name(j)):
+            return None
+        return min(i, j) * 1_000_000 + max(i, j)
+
+    def pairs(self, ids: list[int]) -> set[int]:
+        found = {self.pair(i, j) for i, j in itertools.combinations(ids, 2)}
+        return found - {None}
+
+    def cover(self, first: Mapping[str, object] | None) -> list[dict[str, object]]:
+        chosen = []
+        if first is not None:
+            chosen.append(dict(first))
+            self.open -= self.pairs(self.factor_ids(first, self.catalogue.options))
+        while self.open:
+            before = len(self.open)
+            chosen.append(self.next_project())
+            if len(self.open) == before:  # cannot happen for a consistent catalogue
+                raise RuntimeError("pairwise: a project met no new pair")
+        return chosen
+
+    def next_project(self) -> dict[str, object]:
+        by_factor: dict[int, int] = {}  # open pairs per factor id
+        for p in self.open:
+            for i in divmod(p, 1_000_000):
+                by_factor[i] = by_factor.get(i, 0) + 1
+
+        def met(ids: list[int], row: list[int]) -> int:
+            return len(({self.pair(i, j) for i in ids for j in row} | self.pairs(ids)) & self.open)
+
+        def core_score(n: int) -> tuple[int, int]:
+            # The core's new pairs and the most each free option could add to them.
+            ids = self.core_ids[n]
+            reach = sum(max(met(free_ids, ids) for _, free_ids in values) for values in self.free)
+            return len(self.pairs(ids) & self.open) + reach, sum(by_factor.get(i, 0) for i in ids)
+
+        best = max(range(len(self.core)), key=core_score)
+        answers, row = dict(self.core[best]), list(self.core_ids[best])
+        for option, values in zip(self.catalogue.free, self.free, strict=True):
+
+            def score(choice: tuple[object, list[int]]) -> tuple[int, int]:
+                return met(choice[1], row), sum(by_factor.get(i, 0) for i in choice[1])
+
+            value, ids = max(values, key=score)  # max keeps the first of equals
+            answers[option.answer] = value
+            row.extend(ids)
+        self.open -= self.pairs(row)
         return answers

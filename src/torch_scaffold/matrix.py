@@ -27,10 +27,14 @@ def new_args(answers: Mapping[str, object]) -> list[str]:
     return [arg for option in features.options() for arg in option.args(answers[option.answer])]
 
 
-def split() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
-    """(valid combinations as answers, forbidden selections) of the full product."""
-    valid, forbidden = [], []
+def split(limit: int = 1_000_000) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """(valid combinations as answers, forbidden selections) of the full product; refused
+    (ValueError) above limit selections: sample those (Catalogue.sample, sample_forbidden)."""
     catalogue = features.current()
+    selections, _ = catalogue.count()
+    if selections > limit:
+        raise ValueError(f"the full product has {selections:,} selections: too many to list")
+    valid, forbidden = [], []
     for selection in catalogue.all_selections():
         try:
             valid.append(catalogue.resolve(selection))
@@ -40,7 +44,8 @@ def split() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
 
 
 def rotating_slice(items: list, count: int, seed: str) -> list:
-    """count items picked by seed: each seed (CI uses the commit) covers another slice."""
+    """count items picked by seed: each seed (CI uses the commit) covers another slice (the
+    catalogue's combinations: Catalogue.sample, which need not list them)."""
     return random.Random(seed).sample(items, min(count, len(items)))
 
 
