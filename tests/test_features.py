@@ -18,6 +18,7 @@ DEFAULTS = {
     "slurm": False,
     "tpu": False,
     "early_stopping": False,
+    "model_summary": False,
     "loggers": ["csv"],
     "github_ci": True,
     "checkpoint_monitor": "val/loss",
@@ -27,6 +28,7 @@ DEFAULTS = {
     "early_stopping_mode": "min",
     "early_stopping_patience": 3,
     "early_stopping_min_delta": 0.0,
+    "model_summary_max_depth": 1,
 }
 
 # Every dataset of the catalogue: the classifier's (mnist and folder: the GAN's too), the
@@ -52,6 +54,7 @@ def test_options_are_derived_from_the_catalogue():
         ("--slurm", "slurm", "BoolOption"),
         ("--tpu", "tpu", "BoolOption"),
         ("--early-stopping", "early_stopping", "BoolOption"),
+        ("--model-summary", "model_summary", "BoolOption"),
         ("--logger", "loggers", "MultiOption"),
         ("--github-ci", "github_ci", "BoolOption"),
     ]

@@ -24,6 +24,7 @@ FIELDS = {
     "early_stopping_mode": "early_stopping_mode",
     "early_stopping_patience": "patience",
     "early_stopping_min_delta": "min_delta",
+    "model_summary_max_depth": "summary_max_depth",
 }
 PARAMS = {
     features.param_key(feature, param): (feature, param)
@@ -47,6 +48,7 @@ ACCEPTED = {
     "early_stopping_mode": {"min", "max"},
     "early_stopping_patience": {"0", "1", "5"},
     "early_stopping_min_delta": {text for text in NUMBERS if math.isfinite(float(text))},
+    "model_summary_max_depth": {"-1", "0", "1", "5"},  # -1: every layer, 0: no table
 }
 
 

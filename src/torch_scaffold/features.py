@@ -262,6 +262,18 @@ CATALOGUE: tuple[Feature, ...] = (
         ),
     ),
     Feature(
+        "model-summary",
+        "callback",
+        "the layer table at the start of fit: types, parameters, input/output shapes (ModelSummary)",
+        details="Lightning's `ModelSummary`, printed when a fit starts: a row per layer down to "
+        "`--summary-max-depth` (name, type, parameters, train/eval mode, input and output shapes "
+        "on a real validation batch), trainable, non-trainable and total parameters and their "
+        "size in MB (`summary.py`)",
+        params=(
+            Param("max-depth", 1, "layers this deep (1: the model's children, -1: all)", minimum=-1),
+        ),
+    ),
+    Feature(
         "csv",
         "logger",
         "CSV logger: logs/<name>/version_N/metrics.csv",
