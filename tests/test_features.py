@@ -19,6 +19,7 @@ DEFAULTS = {
     "tpu": False,
     "early_stopping": False,
     "model_summary": False,
+    "timer": False,
     "loggers": ["csv"],
     "github_ci": True,
     "checkpoint_monitor": "val/loss",
@@ -29,6 +30,7 @@ DEFAULTS = {
     "early_stopping_patience": 3,
     "early_stopping_min_delta": 0.0,
     "model_summary_max_depth": 1,
+    "timer_max_time": "00:12:00:00",
 }
 
 # Every dataset of the catalogue: the classifier's (mnist and folder: the GAN's too), the
@@ -55,6 +57,7 @@ def test_options_are_derived_from_the_catalogue():
         ("--tpu", "tpu", "BoolOption"),
         ("--early-stopping", "early_stopping", "BoolOption"),
         ("--model-summary", "model_summary", "BoolOption"),
+        ("--timer", "timer", "BoolOption"),
         ("--logger", "loggers", "MultiOption"),
         ("--github-ci", "github_ci", "BoolOption"),
     ]
@@ -84,8 +87,8 @@ def test_resolve_unknown_key_suggests_the_closest():
         features.resolve({"datset": "mnist"})
     assert str(info.value) == (
         "unknown feature 'datset'; did you mean 'dataset'? choose from: "
-        "template, dataset, amp, checkpoint, compile, gpus, slurm, tpu, early_stopping, loggers, "
-        "github_ci"
+        "template, dataset, amp, checkpoint, compile, gpus, slurm, tpu, early_stopping, "
+        "model_summary, timer, loggers, github_ci"
     )
 
 

@@ -25,6 +25,7 @@ FIELDS = {
     "early_stopping_patience": "patience",
     "early_stopping_min_delta": "min_delta",
     "model_summary_max_depth": "summary_max_depth",
+    "timer_max_time": "max_time",
 }
 PARAMS = {
     features.param_key(feature, param): (feature, param)
@@ -35,6 +36,7 @@ PARAMS = {
 # What a user may type after --patience and the like, on either command line.
 NUMBERS = "-2 -1 0 1 5 0.5 -0.5 0.01 -0.01 1e-3 -1e-3 nan inf -inf".split()
 WORDS = ["val/loss", "val/acc", "val/r2", "val/bpb", "min", "max", "val/f1", "MAX", ""]
+WORDS += ["00:12:00:00", "1:2:3:4", "00:36:00:00", "12:00:00", "1h", "00:00:00:x"]  # times
 TEMPLATES = [e.name for e in features.CATALOGUE if e.kind == "template"]
 METRICS = {e.name: set(e.metrics) for e in features.CATALOGUE if e.kind == "template"}
 
@@ -49,6 +51,7 @@ ACCEPTED = {
     "early_stopping_patience": {"0", "1", "5"},
     "early_stopping_min_delta": {text for text in NUMBERS if math.isfinite(float(text))},
     "model_summary_max_depth": {"-1", "0", "1", "5"},  # -1: every layer, 0: no table
+    "timer_max_time": {"", "00:12:00:00", "1:2:3:4", "00:36:00:00"},  # DD:HH:MM:SS, '': none
 }
 
 

@@ -264,13 +264,29 @@ CATALOGUE: tuple[Feature, ...] = (
     Feature(
         "model-summary",
         "callback",
-        "the layer table at the start of fit: types, parameters, input/output shapes (ModelSummary)",
+        "the layer table when a fit starts: types, parameters, input/output shapes (ModelSummary)",
         details="Lightning's `ModelSummary`, printed when a fit starts: a row per layer down to "
         "`--summary-max-depth` (name, type, parameters, train/eval mode, input and output shapes "
         "on a real validation batch), trainable, non-trainable and total parameters and their "
         "size in MB (`summary.py`)",
+        params=(Param("max-depth", 1, "layers this deep (1: its children; -1: all)", minimum=-1),),
+    ),
+    Feature(
+        "timer",
+        "callback",
+        "stop after a wall-clock budget (--max-time DD:HH:MM:SS) with a checkpoint (Timer)",
+        details="Lightning's `Timer` (`Trainer(max_time=...)`): the fit stops at the first step "
+        "boundary past `--max-time DD:HH:MM:SS`, with a checkpoint; the time spent is in "
+        "checkpoints, so `--resume last` with a longer `--max-time` counts on from it "
+        "(`timer.py`)",
         params=(
-            Param("max-depth", 1, "layers this deep (1: the model's children, -1: all)", minimum=-1),
+            Param(
+                "max-time",
+                "00:12:00:00",
+                "the training-time budget, DD:HH:MM:SS ('': none)",
+                pattern=r"(\d+:\d+:\d+:\d+)?",
+                form="DD:HH:MM:SS (days, hours, minutes, seconds) or '' for no limit",
+            ),
         ),
     ),
     Feature(

@@ -6,6 +6,7 @@ Keep this module light: ``scaffold --help`` imports it.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,6 +33,10 @@ class Param:
     minimum: int | None = None  # int params only
     # Its value names a validation metric: it must be one of the project's template's metrics.
     metric: bool = False
+    # A str param without choices: a regular expression its whole value matches, and the form
+    # it describes in words (a time limit: r"(\d+:\d+:\d+:\d+)?", "DD:HH:MM:SS or empty").
+    pattern: str = ""
+    form: str = ""
 
     @property
     def flag(self) -> str:
@@ -45,7 +50,7 @@ class Param:
             return "an integer" + (f" >= {self.minimum}" if self.minimum is not None else "")
         if isinstance(self.default, float):
             return "a finite number"
-        return "text"
+        return self.form or "text"
 
     def valid(self, value: object) -> bool:
         """Whether ``value`` (already of the param's type) is one the rule allows."""
@@ -57,7 +62,7 @@ class Param:
             return self.minimum is None or value >= self.minimum
         if isinstance(value, float):
             return math.isfinite(value)
-        return True
+        return not self.pattern or re.fullmatch(self.pattern, value) is not None
 
     def parse(self, value: object, owner: str) -> int | float | str:
         """``value`` (CLI text or a recorded answer) in the param's type, checked."""
