@@ -254,9 +254,25 @@ def test_param_rules_are_exactly_these():
         "early_stopping_mode": "one of min, max",
         "early_stopping_patience": "an integer >= 0",
         "early_stopping_min_delta": "a finite number",
+        "ema_decay": "a number between 0 and 1 (exclusive)",
+        "ema_every_n_steps": "an integer >= 1",
+        "ema_start_step": "an integer >= 0",
+        "model_summary_max_depth": "an integer >= -1",
+        "timer_max_time": "DD:HH:MM:SS (days, hours, minutes, seconds) or '' for no limit",
     }
     (patience,) = [p for f in features.CATALOGUE for p in f.params if p.name == "patience"]
     assert [patience.valid(v) for v in (0, 3, -1, True, 2.0)] == [True, True, False, False, False]
+    (decay,) = [p for f in features.CATALOGUE for p in f.params if p.name == "decay"]
+    assert [decay.valid(v) for v in (0.5, 0.999, 0.0, 1.0, float("nan"))] == [True] * 2 + [
+        False
+    ] * 3
+    (max_time,) = [p for f in features.CATALOGUE for p in f.params if p.name == "max-time"]
+    assert [max_time.valid(v) for v in ("", "00:12:00:00", "12:00:00", "1h")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
 
 
 def test_a_monitor_names_a_metric_of_the_template():

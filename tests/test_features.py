@@ -18,6 +18,7 @@ DEFAULTS = {
     "slurm": False,
     "tpu": False,
     "early_stopping": False,
+    "ema": False,
     "model_summary": False,
     "timer": False,
     "loggers": ["csv"],
@@ -29,6 +30,9 @@ DEFAULTS = {
     "early_stopping_mode": "min",
     "early_stopping_patience": 3,
     "early_stopping_min_delta": 0.0,
+    "ema_decay": 0.999,
+    "ema_every_n_steps": 1,
+    "ema_start_step": 0,
     "model_summary_max_depth": 1,
     "timer_max_time": "00:12:00:00",
 }
@@ -56,6 +60,7 @@ def test_options_are_derived_from_the_catalogue():
         ("--slurm", "slurm", "BoolOption"),
         ("--tpu", "tpu", "BoolOption"),
         ("--early-stopping", "early_stopping", "BoolOption"),
+        ("--ema", "ema", "BoolOption"),
         ("--model-summary", "model_summary", "BoolOption"),
         ("--timer", "timer", "BoolOption"),
         ("--logger", "loggers", "MultiOption"),
@@ -88,7 +93,7 @@ def test_resolve_unknown_key_suggests_the_closest():
     assert str(info.value) == (
         "unknown feature 'datset'; did you mean 'dataset'? choose from: "
         "template, dataset, amp, checkpoint, compile, gpus, slurm, tpu, early_stopping, "
-        "model_summary, timer, loggers, github_ci"
+        "ema, model_summary, timer, loggers, github_ci"
     )
 
 

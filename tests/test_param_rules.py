@@ -26,6 +26,9 @@ FIELDS = {
     "early_stopping_min_delta": "min_delta",
     "model_summary_max_depth": "summary_max_depth",
     "timer_max_time": "max_time",
+    "ema_decay": "ema_decay",
+    "ema_every_n_steps": "ema_every_n_steps",
+    "ema_start_step": "ema_start_step",
 }
 PARAMS = {
     features.param_key(feature, param): (feature, param)
@@ -52,6 +55,9 @@ ACCEPTED = {
     "early_stopping_min_delta": {text for text in NUMBERS if math.isfinite(float(text))},
     "model_summary_max_depth": {"-1", "0", "1", "5"},  # -1: every layer, 0: no table
     "timer_max_time": {"", "00:12:00:00", "1:2:3:4", "00:36:00:00"},  # DD:HH:MM:SS, '': none
+    "ema_decay": {"0.5", "0.01", "1e-3"},  # strictly between 0 and 1
+    "ema_every_n_steps": {"1", "5"},
+    "ema_start_step": {"0", "1", "5"},
 }
 
 

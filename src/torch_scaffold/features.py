@@ -262,6 +262,27 @@ CATALOGUE: tuple[Feature, ...] = (
         ),
     ),
     Feature(
+        "ema",
+        "callback",
+        "exponential moving average of the weights, used to validate, test and predict "
+        "(EMAWeightAveraging)",
+        details="Lightning's `EMAWeightAveraging` (`torch.optim.swa_utils.AveragedModel` with "
+        "an EMA rule, buffers included): `--ema-decay`, `--ema-every-n-steps`, "
+        "`--ema-start-step`; validation, the checkpoints' weights (so test, predict and the "
+        "best checkpoint) and the weights a fit ends with are the average; the trained weights "
+        "and the average are both in checkpoints, and resume is exact (`ema.py`)",
+        params=(
+            Param(
+                "decay",
+                0.999,
+                "average = decay * average + (1 - decay) * weights",
+                between=(0.0, 1.0),
+            ),
+            Param("every-n-steps", 1, "update after every n-th optimizer step", minimum=1),
+            Param("start-step", 0, "first optimizer step that updates the average", minimum=0),
+        ),
+    ),
+    Feature(
         "model-summary",
         "callback",
         "the layer table when a fit starts: types, parameters, input/output shapes (ModelSummary)",

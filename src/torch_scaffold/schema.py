@@ -31,6 +31,7 @@ class Param:
     help: str
     choices: tuple[str, ...] = ()
     minimum: int | None = None  # int params only
+    between: tuple[float, float] = ()  # float params only: an open interval, e.g. (0.0, 1.0)
     # Its value names a validation metric: it must be one of the project's template's metrics.
     metric: bool = False
     # A str param without choices: a regular expression its whole value matches, and the form
@@ -49,6 +50,8 @@ class Param:
         if isinstance(self.default, int):
             return "an integer" + (f" >= {self.minimum}" if self.minimum is not None else "")
         if isinstance(self.default, float):
+            if self.between:
+                return f"a number between {self.between[0]:g} and {self.between[1]:g} (exclusive)"
             return "a finite number"
         return self.form or "text"
 
@@ -61,7 +64,8 @@ class Param:
         if isinstance(value, int):
             return self.minimum is None or value >= self.minimum
         if isinstance(value, float):
-            return math.isfinite(value)
+            low, high = self.between or (-math.inf, math.inf)
+            return math.isfinite(value) and low < value < high
         return not self.pattern or re.fullmatch(self.pattern, value) is not None
 
     def parse(self, value: object, owner: str) -> int | float | str:
