@@ -114,8 +114,9 @@ def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     dst = tmp_path / "d"
     # template, data (a typo, asked again), amp, checkpoint, compile, gpus, slurm,
-    # early-stopping, ema, model-summary, timer, logger, github-ci; not tpu (it conflicts with gpus)
-    answers = "\nmnsit\nmnist\nbf16\n\nn\ny\nn\ny\nn\ny\nn\ncsv,tensorboard\nn\n"
+    # early-stopping, ema, model-summary, throughput, timer, logger, github-ci; not tpu (it
+    # conflicts with gpus)
+    answers = "\nmnsit\nmnist\nbf16\n\nn\ny\nn\ny\nn\ny\nn\nn\ncsv,tensorboard\nn\n"
     result = run("new", "demo", "--dest", str(dst), "--no-git", input=answers)
     assert result.exit_code == 0, result.output
     assert "did you mean 'mnist'?" in result.output  # the bad answer is asked again
@@ -133,6 +134,7 @@ def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
         "early_stopping": True,
         "ema": False,
         "model_summary": True,
+        "throughput": False,
         "timer": False,
         "loggers": ["csv", "tensorboard"],
         "github_ci": False,
@@ -286,8 +288,8 @@ def test_the_questionnaire_skips_what_gpus_no_rules_out(classifier, tmp_path, mo
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     dst = tmp_path / "d"
     # template, data, amp, checkpoint, compile, gpus=no (so no slurm question), tpu,
-    # early-stopping, ema, model-summary, timer, logger, github-ci
-    answers = "\n\n\n\n\nn\nn\n\n\n\n\n\n\n"
+    # early-stopping, ema, model-summary, throughput, timer, logger, github-ci
+    answers = "\n\n\n\n\nn\nn\n\n\n\n\n\n\n\n"
     result = run("new", "demo", "--dest", str(dst), "--no-git", input=answers)
     assert result.exit_code == 0, result.output
     assert "gpus:" in result.output and "tpu:" in result.output
@@ -299,7 +301,7 @@ def test_the_questionnaire_follows_flags_given(classifier, tmp_path, monkeypatch
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     dst = tmp_path / "d"
     # --slurm needs gpus and checkpoint: neither is asked, nor tpu (it conflicts with gpus).
-    result = run("new", "demo", "--dest", str(dst), "--no-git", "--slurm", input="\n" * 10)
+    result = run("new", "demo", "--dest", str(dst), "--no-git", "--slurm", input="\n" * 11)
     assert result.exit_code == 0, result.output
     for question in ("checkpoint:", "gpus:", "tpu:", "slurm:"):
         assert question not in result.output

@@ -20,6 +20,7 @@ DEFAULTS = {
     "early_stopping": False,
     "ema": False,
     "model_summary": False,
+    "throughput": False,
     "timer": False,
     "loggers": ["csv"],
     "github_ci": True,
@@ -62,6 +63,7 @@ def test_options_are_derived_from_the_catalogue():
         ("--early-stopping", "early_stopping", "BoolOption"),
         ("--ema", "ema", "BoolOption"),
         ("--model-summary", "model_summary", "BoolOption"),
+        ("--throughput", "throughput", "BoolOption"),
         ("--timer", "timer", "BoolOption"),
         ("--logger", "loggers", "MultiOption"),
         ("--github-ci", "github_ci", "BoolOption"),
@@ -93,7 +95,7 @@ def test_resolve_unknown_key_suggests_the_closest():
     assert str(info.value) == (
         "unknown feature 'datset'; did you mean 'dataset'? choose from: "
         "template, dataset, amp, checkpoint, compile, gpus, slurm, tpu, early_stopping, "
-        "ema, model_summary, timer, loggers, github_ci"
+        "ema, model_summary, throughput, timer, loggers, github_ci"
     )
 
 
@@ -268,7 +270,10 @@ def test_the_real_pairwise_pairs_datasets_with_the_template_only_and_can_start_a
     everything = features.everything()
     chosen = features.pairwise(first=everything)
     assert chosen[0] == everything and len(chosen) <= 17  # 5 templates x 3 amp values: 15 at least
-    combos = list(features.combinations())
+    # Too many to list (the free options multiply them): every rule-bound combination, and a
+    # sample of 3,000 whole ones, each of whose pairs must be in some chosen project.
+    catalogue = features.current()
+    combos = [*catalogue._core_combinations(), *catalogue.sample(3000, "pairs")]
 
     def pairs(c):
         factors = [f for f in features.current().factors(c) if f[0] != "dataset"]

@@ -293,6 +293,15 @@ CATALOGUE: tuple[Feature, ...] = (
         params=(Param("max-depth", 1, "layers this deep (1: its children; -1: all)", minimum=-1),),
     ),
     Feature(
+        "throughput",
+        "callback",
+        "samples/s, batches/s (tokens/s for lm), FLOP/s and MFU, logged (ThroughputMonitor)",
+        details="Lightning's `ThroughputMonitor`: at each logging step, samples, batches (and "
+        "tokens, lm) per second since the last one over all ranks, FLOP/s from the FLOPs of a "
+        "training batch counted once by `torch.utils.flop_counter`, and MFU where the GPU's "
+        "peak is known (`throughput.py`)",
+    ),
+    Feature(
         "timer",
         "callback",
         "stop after a wall-clock budget (--max-time DD:HH:MM:SS) with a checkpoint (Timer)",
