@@ -258,6 +258,18 @@ def test_param_rules_are_exactly_these():
         "ema_every_n_steps": "an integer >= 1",
         "ema_start_step": "an integer >= 0",
         "model_summary_max_depth": "an integer >= -1",
+        "profiler_wait": "an integer >= 0",
+        "profiler_warmup": "an integer >= 0",
+        "profiler_active": "an integer >= 1",
+        "profiler_repeat": "an integer >= 0",
+        "grad_norm_norm_type": "a number > 0",
+        "spike_detection_action": "one of warn, skip, stop",
+        "spike_detection_window": "an integer >= 1",
+        "spike_detection_warmup": "an integer >= 0",
+        "spike_detection_rtol": "a number >= 0",
+        "spike_detection_atol": "a number >= 0",
+        "accumulation_schedule_scheduling": "EPOCH:FACTOR pairs, e.g. 0:8,4:4,8:1 "
+        "(factors >= 1, each epoch once)",
         "timer_max_time": "DD:HH:MM:SS (days, hours, minutes, seconds) or '' for no limit",
     }
     (patience,) = [p for f in features.CATALOGUE for p in f.params if p.name == "patience"]

@@ -113,14 +113,17 @@ def test_new_without_tty_uses_defaults(templates, tmp_path):
 def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     dst = tmp_path / "d"
-    # template, data (a typo, asked again), amp, checkpoint, compile, gpus, slurm,
-    # early-stopping, ema, model-summary, throughput, timer, logger, github-ci; not tpu (it
-    # conflicts with gpus)
-    answers = "\nmnsit\nmnist\nbf16\n\nn\ny\nn\ny\nn\ny\nn\nn\ncsv,tensorboard\nn\n"
+    # template, data (a typo, asked again), amp, checkpoint, compile, gpus, slurm, the
+    # callbacks (one question; a typo, asked again), logger, github-ci; not tpu (it conflicts
+    # with gpus)
+    callbacks = "early-stoping\nearly-stopping, model-summary"
+    answers = f"\nmnsit\nmnist\nbf16\n\nn\ny\nn\n{callbacks}\ncsv,tensorboard\nn\n"
     result = run("new", "demo", "--dest", str(dst), "--no-git", input=answers)
     assert result.exit_code == 0, result.output
     assert "did you mean 'mnist'?" in result.output  # the bad answer is asked again
+    assert "did you mean 'early-stopping'?" in result.output
     assert "amp (none | bf16 | fp16) [none]:" in result.output
+    assert "callbacks, comma-separated (early-stopping, ema, model-summary," in result.output
     recorded = render.read_answers(dst)
     assert {o.answer: recorded[o.answer] for o in features.options()} == {
         "template": "classifier",
@@ -136,6 +139,12 @@ def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
         "model_summary": True,
         "throughput": False,
         "timer": False,
+        "device_stats": False,
+        "profiler": False,
+        "exception_checkpoint": False,
+        "grad_norm": False,
+        "spike_detection": False,
+        "accumulation_schedule": False,
         "loggers": ["csv", "tensorboard"],
         "github_ci": False,
     }
@@ -288,8 +297,8 @@ def test_the_questionnaire_skips_what_gpus_no_rules_out(classifier, tmp_path, mo
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     dst = tmp_path / "d"
     # template, data, amp, checkpoint, compile, gpus=no (so no slurm question), tpu,
-    # early-stopping, ema, model-summary, throughput, timer, logger, github-ci
-    answers = "\n\n\n\n\nn\nn\n\n\n\n\n\n\n\n"
+    # the callbacks (one question), logger, github-ci
+    answers = "\n\n\n\n\nn\nn\n\n\n\n"
     result = run("new", "demo", "--dest", str(dst), "--no-git", input=answers)
     assert result.exit_code == 0, result.output
     assert "gpus:" in result.output and "tpu:" in result.output
@@ -301,7 +310,7 @@ def test_the_questionnaire_follows_flags_given(classifier, tmp_path, monkeypatch
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     dst = tmp_path / "d"
     # --slurm needs gpus and checkpoint: neither is asked, nor tpu (it conflicts with gpus).
-    result = run("new", "demo", "--dest", str(dst), "--no-git", "--slurm", input="\n" * 11)
+    result = run("new", "demo", "--dest", str(dst), "--no-git", "--slurm", input="\n" * 7)
     assert result.exit_code == 0, result.output
     for question in ("checkpoint:", "gpus:", "tpu:", "slurm:"):
         assert question not in result.output

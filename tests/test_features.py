@@ -22,6 +22,12 @@ DEFAULTS = {
     "model_summary": False,
     "throughput": False,
     "timer": False,
+    "device_stats": False,
+    "grad_norm": False,
+    "spike_detection": False,
+    "accumulation_schedule": False,
+    "exception_checkpoint": False,
+    "profiler": False,
     "loggers": ["csv"],
     "github_ci": True,
     "checkpoint_monitor": "val/loss",
@@ -36,6 +42,17 @@ DEFAULTS = {
     "ema_start_step": 0,
     "model_summary_max_depth": 1,
     "timer_max_time": "00:12:00:00",
+    "profiler_wait": 1,
+    "profiler_warmup": 1,
+    "profiler_active": 3,
+    "profiler_repeat": 1,
+    "grad_norm_norm_type": 2.0,
+    "spike_detection_action": "stop",
+    "spike_detection_window": 10,
+    "spike_detection_warmup": 1,
+    "spike_detection_rtol": 2.0,
+    "spike_detection_atol": 0.0,
+    "accumulation_schedule_scheduling": "0:8,4:4,8:1",
 }
 
 # Every dataset of the catalogue: the classifier's (mnist and folder: the GAN's too), the
@@ -65,6 +82,12 @@ def test_options_are_derived_from_the_catalogue():
         ("--model-summary", "model_summary", "BoolOption"),
         ("--throughput", "throughput", "BoolOption"),
         ("--timer", "timer", "BoolOption"),
+        ("--device-stats", "device_stats", "BoolOption"),
+        ("--profiler", "profiler", "BoolOption"),
+        ("--exception-checkpoint", "exception_checkpoint", "BoolOption"),
+        ("--grad-norm", "grad_norm", "BoolOption"),
+        ("--spike-detection", "spike_detection", "BoolOption"),
+        ("--accumulation-schedule", "accumulation_schedule", "BoolOption"),
         ("--logger", "loggers", "MultiOption"),
         ("--github-ci", "github_ci", "BoolOption"),
     ]
@@ -95,7 +118,8 @@ def test_resolve_unknown_key_suggests_the_closest():
     assert str(info.value) == (
         "unknown feature 'datset'; did you mean 'dataset'? choose from: "
         "template, dataset, amp, checkpoint, compile, gpus, slurm, tpu, early_stopping, "
-        "ema, model_summary, throughput, timer, loggers, github_ci"
+        "ema, model_summary, throughput, timer, device_stats, profiler, exception_checkpoint, "
+        "grad_norm, spike_detection, accumulation_schedule, loggers, github_ci"
     )
 
 
@@ -277,12 +301,14 @@ def test_the_real_pairwise_pairs_datasets_with_the_template_only_and_can_start_a
 
     def pairs(c):
         factors = [f for f in features.current().factors(c) if f[0] != "dataset"]
-        # --slurm's code is the same for every template (its entry's `unpaired`).
+        # --slurm's code is the same for every template (its entry's `unpaired`), and so is
+        # --exception-checkpoint's.
+        unpaired = [{"template", "slurm"}, {"template", "exception_checkpoint"}]
         return {
             (a, b)
             for i, a in enumerate(factors)
             for b in factors[i + 1 :]
-            if {a[0], b[0]} != {"template", "slurm"}
+            if {a[0], b[0]} not in unpaired
         }
 
     assert set().union(*(pairs(c) for c in combos)) <= set().union(*(pairs(c) for c in chosen))

@@ -29,6 +29,17 @@ FIELDS = {
     "ema_decay": "ema_decay",
     "ema_every_n_steps": "ema_every_n_steps",
     "ema_start_step": "ema_start_step",
+    "profiler_wait": "profiler_wait",
+    "profiler_warmup": "profiler_warmup",
+    "profiler_active": "profiler_active",
+    "profiler_repeat": "profiler_repeat",
+    "grad_norm_norm_type": "grad_norm_type",
+    "spike_detection_action": "spike_action",
+    "spike_detection_window": "spike_window",
+    "spike_detection_warmup": "spike_warmup",
+    "spike_detection_rtol": "spike_rtol",
+    "spike_detection_atol": "spike_atol",
+    "accumulation_schedule_scheduling": "accumulate_schedule",
 }
 PARAMS = {
     features.param_key(feature, param): (feature, param)
@@ -39,6 +50,8 @@ PARAMS = {
 # What a user may type after --patience and the like, on either command line.
 NUMBERS = "-2 -1 0 1 5 0.5 -0.5 0.01 -0.01 1e-3 -1e-3 nan inf -inf".split()
 WORDS = ["val/loss", "val/acc", "val/r2", "val/bpb", "min", "max", "val/f1", "MAX", ""]
+WORDS += ["warn", "skip", "stop", "Stop", "raise"]  # spike actions
+WORDS += ["0:8,4:4,8:1", "2:4", "1:2,21:3", "0:8,0:4", "0:0", "0:8,", "8", "{0: 8}"]  # schedules
 WORDS += ["00:12:00:00", "1:2:3:4", "00:36:00:00", "12:00:00", "1h", "00:00:00:x"]  # times
 TEMPLATES = [e.name for e in features.CATALOGUE if e.kind == "template"]
 METRICS = {e.name: set(e.metrics) for e in features.CATALOGUE if e.kind == "template"}
@@ -58,6 +71,17 @@ ACCEPTED = {
     "ema_decay": {"0.5", "0.01", "1e-3"},  # strictly between 0 and 1
     "ema_every_n_steps": {"1", "5"},
     "ema_start_step": {"0", "1", "5"},
+    "profiler_wait": {"0", "1", "5"},
+    "profiler_warmup": {"0", "1", "5"},
+    "profiler_active": {"1", "5"},
+    "profiler_repeat": {"0", "1", "5"},
+    "grad_norm_norm_type": {"1", "5", "0.5", "0.01", "1e-3"},  # p > 0, finite
+    "spike_detection_action": {"warn", "skip", "stop"},
+    "spike_detection_window": {"1", "5"},
+    "spike_detection_warmup": {"0", "1", "5"},
+    "spike_detection_rtol": {"0", "1", "5", "0.5", "0.01", "1e-3"},  # >= 0, finite
+    "spike_detection_atol": {"0", "1", "5", "0.5", "0.01", "1e-3"},
+    "accumulation_schedule_scheduling": {"0:8,4:4,8:1", "2:4", "1:2,21:3"},
 }
 
 

@@ -164,12 +164,38 @@ class Catalogue:
         if self.completion(answers) is None:
             self.resolve(answers)  # raises: not even the defaults complete it; names the rule
         for option in self.options:
+            if option.kind == "callback" and option.answer not in answers:
+                answers.update(self._ask_callbacks(answers, ui))  # one question for all
             if option.answer not in answers:
                 allowed = self.allowed(option, answers)
                 why_not = functools.partial(self._why_not, dict(answers), option)
                 ask = len(allowed) > 1
                 answers[option.answer] = option.ask(ui, allowed, why_not) if ask else allowed[0]
         return answers
+
+    def _ask_callbacks(self, answers: Mapping[str, object], ui: Ui) -> dict[str, object]:
+        """The callbacks not chosen by flags, as one comma-separated answer (a yes/no question
+        each would be a long questionnaire); a callback the answers rule out is not offered."""
+        free = [o for o in self.options if o.kind == "callback" and o.answer not in answers]
+        asked = [o for o in free if len(self.allowed(o, answers)) > 1]
+        chosen = {o.answer: self.allowed(o, answers)[0] for o in free if o not in asked}
+        if not asked:
+            return chosen
+        names = [o.title for o in asked]
+        default = ",".join(o.title for o in asked if o.default_value()) or "none"
+        question = f"callbacks, comma-separated ({', '.join(names)}, or none)"
+        while True:
+            text = ui.prompt(question, default).strip()
+            picked = [] if text in ("none", "") else [n.strip() for n in text.split(",")]
+            wrong = [n for n in picked if n not in names]
+            if wrong:
+                ui.error(str(unknown("callback", wrong[0], names)))
+                continue
+            result = {**chosen, **{o.answer: o.title in picked for o in asked}}
+            if self.completion({**answers, **result}) is not None:
+                return result
+            broken = self._broken({**answers, **result})
+            ui.error(broken or f"callbacks {text} are not possible with the answers so far")
 
     def _why_not(self, partial: Mapping[str, object], option: Option, value: object) -> str:
         shown = f"{option.flag} {option.text(value)}"
@@ -346,9 +372,10 @@ class Catalogue:
 
 class _Pairs:
     """The greedy cover behind ``Catalogue.pairwise``, one project at a time: the core
-    combination that meets the most pairs not met yet, then each free option's value that does
-    (ties: the value with the most open pairs anywhere, then the earlier value). Every (factor,
-    value) and every wanted pair is a number: sets of ints keep this to seconds."""
+    combination that meets the most pairs not met yet per cost (``Feature.cost``), then each
+    free option's value that does (ties: the value with the most open pairs anywhere, then the
+    earlier value). Every (factor, value) and every wanted pair is a number: sets of ints keep
+    this to seconds."""
 
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue, self.ids, self.names = catalogue, {}, {}
@@ -356,6 +383,8 @@ class _Pairs:
         self.pair = functools.cache(self.pair)
         self.core = catalogue._core_combinations()
         self.core_ids = [self.factor_ids(c, catalogue.core) for c in self.core]
+        costs = {e.name: e.cost for e in catalogue.entries}
+        self.core_cost = [1 + sum(costs.get(n, 0) for n in catalogue.active(c)) for c in self.core]
         # Each free option's values, as the factor ids each value sets.
         self.free = [
             [(v, self.factor_ids({o.answer: v}, [o])) for v in o.domain()] for o in catalogue.free
@@ -410,11 +439,12 @@ class _Pairs:
         def met(ids: list[int], row: list[int]) -> int:
             return len(({self.pair(i, j) for i in ids for j in row} | self.pairs(ids)) & self.open)
 
-        def core_score(n: int) -> tuple[int, int]:
-            # The core's new pairs and the most each free option could add to them.
+        def core_score(n: int) -> tuple[float, int]:
+            # The core's new pairs and the most each free option could add to them, per cost.
             ids = self.core_ids[n]
             reach = sum(max(met(free_ids, ids) for _, free_ids in values) for values in self.free)
-            return len(self.pairs(ids) & self.open) + reach, sum(by_factor.get(i, 0) for i in ids)
+            new = len(self.pairs(ids) & self.open) + reach
+            return new / self.core_cost[n], sum(by_factor.get(i, 0) for i in ids)
 
         best = max(range(len(self.core)), key=core_score)
         answers, row = dict(self.core[best]), list(self.core_ids[best])

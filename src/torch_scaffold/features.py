@@ -22,6 +22,7 @@ Keep this module light: ``scaffold --help`` imports it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 
 from torch_scaffold.catalogue import Catalogue, param_key
@@ -214,6 +215,7 @@ CATALOGUE: tuple[Feature, ...] = (
         "gpus",
         "feature",
         "multi-GPU and multi-node DDP under torchrun (nccl on CUDA, gloo on CPU)",
+        cost=0.3,  # its tests launch torchrun (~12 s each): in as few projects as it may
         details="DDP under `torchrun` (one GPU, `--nproc_per_node=N`, multi-node "
         "`--rdzv-endpoint`); nccl on CUDA, gloo on CPU; resumable sharded sampler, `no_sync()` on "
         "accumulation micro-steps, exact (unpadded) eval metrics, rank-0 logs/checkpoints, early "
@@ -233,6 +235,7 @@ CATALOGUE: tuple[Feature, ...] = (
         # Its code (the batch script, preemption.py) is the same for every task: the matrix
         # need not pair it with each template (its pairs with the features it meets remain).
         unpaired=("template",),
+        cost=0.1,  # more torchrun launches, on top of gpus' (17 projects, 3 with slurm)
     ),
     Feature(
         "tpu",
@@ -316,6 +319,89 @@ CATALOGUE: tuple[Feature, ...] = (
                 "the training-time budget, DD:HH:MM:SS ('': none)",
                 pattern=r"(\d+:\d+:\d+:\d+)?",
                 form="DD:HH:MM:SS (days, hours, minutes, seconds) or '' for no limit",
+            ),
+        ),
+    ),
+    Feature(
+        "device-stats",
+        "callback",
+        "memory and utilisation of the device and the host, logged (DeviceStatsMonitor)",
+        details="Lightning's `DeviceStatsMonitor`: at each logging step, the host's CPU, "
+        "memory and swap use and the process's memory (psutil), and on CUDA the allocator's "
+        "allocated, peak and reserved memory, the GPU's used memory and (with NVML) "
+        "utilisation; MPS's allocator on Apple GPUs (`device_stats.py`)",
+    ),
+    Feature(
+        "profiler",
+        "callback",
+        "torch.profiler on a wait/warmup/active schedule of steps: traces and a table of the "
+        "top operators (PyTorchProfiler)",
+        details='Lightning\'s `PyTorchProfiler` (`profiler="pytorch"`): `torch.profiler` on a '
+        "`--profiler-wait`/`--profiler-warmup`/`--profiler-active` schedule of optimizer steps, "
+        "`--profiler-repeat` cycles; each writes a trace (Perfetto, `chrome://tracing`, "
+        "TensorBoard) and a table of the operators with the most self time, per rank, to the "
+        "run folder's `profiler/` (`profiler.py`)",
+        params=(
+            Param("wait", 1, "optimizer steps skipped at each cycle's start", minimum=0),
+            Param("warmup", 1, "steps traced but not recorded (tracing settles)", minimum=0),
+            Param("active", 3, "steps recorded: a trace and a table each cycle", minimum=1),
+            Param("repeat", 1, "cycles (0: until the fit ends)", minimum=0),
+        ),
+    ),
+    Feature(
+        "exception-checkpoint",
+        "callback",
+        "a checkpoint when training raises or is interrupted (Ctrl-C), resumable "
+        "(OnExceptionCheckpoint)",
+        requires=("checkpoint",),
+        unpaired=("template",),  # as slurm: its code is the same for every task
+        details="Lightning's `OnExceptionCheckpoint`: an error or Ctrl-C in training writes "
+        "`checkpoints/on_exception.pt`, the run as of its last completed optimizer step; "
+        "`--resume PATH` continues from it (`checkpoint.py`)",
+    ),
+    Feature(
+        "grad-norm",
+        "callback",
+        "the gradient norm, total and per parameter, logged before clipping (grad_norm)",
+        details="Lightning's `grad_norm` in `on_before_optimizer_step`: at each logging step, "
+        "the p-norm (`--grad-norm-type`) of each parameter's gradient and their total, of the "
+        "true gradients before clipping, as `grad_2.0_norm/<parameter>` and "
+        "`grad_2.0_norm_total` (`grad_norm.py`)",
+        params=(
+            Param("norm-type", 2.0, "the p of the p-norms (2: Euclidean)", between=(0.0, math.inf)),
+        ),
+    ),
+    Feature(
+        "spike-detection",
+        "callback",
+        "a loss spike against its running mean warns, skips the step, or stops (SpikeDetection)",
+        details="Lightning's `SpikeDetection`: after `--warmup` steps, a loss no better than "
+        "the last and above the running mean of the last `--window` ones by `--rtol` × |mean| "
+        "and `--atol` (or not finite) is a spike: `--action` warn, skip (the batch's update is "
+        "dropped) or stop (exit 1); the means are in checkpoints (`spike.py`)",
+        params=(
+            Param("action", "stop", "what a spike does", ("warn", "skip", "stop")),
+            Param("window", 10, "losses in the running mean", minimum=1),
+            Param("warmup", 1, "optimizer steps before spikes are looked for", minimum=0),
+            Param("rtol", 2.0, "a spike is above the mean by rtol x |mean| or more", minimum=0.0),
+            Param("atol", 0.0, "and by atol or more", minimum=0.0),
+        ),
+    ),
+    Feature(
+        "accumulation-schedule",
+        "callback",
+        "gradient accumulation by epoch, e.g. 0:8,4:4,8:1 (GradientAccumulationScheduler)",
+        details="Lightning's `GradientAccumulationScheduler`: `--accumulate-schedule "
+        "0:8,4:4,8:1` accumulates 8 micro-batches per optimizer step from epoch 0, 4 from "
+        "epoch 4, 1 from epoch 8; the run's length and LR schedules count each epoch's steps, "
+        "and resume is exact (`accumulation.py`)",
+        params=(
+            Param(
+                "scheduling",
+                "0:8,4:4,8:1",
+                "EPOCH:FACTOR pairs: FACTOR micro-batches per step from EPOCH on",
+                pattern=r"(?!(?:.*,)?(\d+):.*,\1:)\d+:[1-9]\d*(?:,\d+:[1-9]\d*)*",
+                form="EPOCH:FACTOR pairs, e.g. 0:8,4:4,8:1 (factors >= 1, each epoch once)",
             ),
         ),
     ),

@@ -22,7 +22,8 @@ class Param:
     in the generated project, set with ``scaffold add callback early-stopping --patience 5``.
 
     Its type is the type of ``default``; an int takes values ``>= minimum`` (when given), a
-    float any finite value, a str one of ``choices``. The generated project's config accepts
+    float any finite value (``>= minimum``, or in ``between``, when given), a str one of
+    ``choices``. The generated project's config accepts
     exactly the same values.
     """
 
@@ -30,7 +31,7 @@ class Param:
     default: int | float | str
     help: str
     choices: tuple[str, ...] = ()
-    minimum: int | None = None  # int params only
+    minimum: int | float | None = None  # numbers only: the least value allowed
     between: tuple[float, float] = ()  # float params only: an open interval, e.g. (0.0, 1.0)
     # Its value names a validation metric: it must be one of the project's template's metrics.
     metric: bool = False
@@ -50,8 +51,12 @@ class Param:
         if isinstance(self.default, int):
             return "an integer" + (f" >= {self.minimum}" if self.minimum is not None else "")
         if isinstance(self.default, float):
+            if self.between and math.isinf(self.between[1]):
+                return f"a number > {self.between[0]:g}"
             if self.between:
                 return f"a number between {self.between[0]:g} and {self.between[1]:g} (exclusive)"
+            if self.minimum is not None:
+                return f"a number >= {self.minimum:g}"
             return "a finite number"
         return self.form or "text"
 
@@ -65,7 +70,8 @@ class Param:
             return self.minimum is None or value >= self.minimum
         if isinstance(value, float):
             low, high = self.between or (-math.inf, math.inf)
-            return math.isfinite(value) and low < value < high
+            least = -math.inf if self.minimum is None else self.minimum
+            return math.isfinite(value) and low < value < high and value >= least
         return not self.pattern or re.fullmatch(self.pattern, value) is not None
 
     def parse(self, value: object, owner: str) -> int | float | str:
@@ -108,6 +114,10 @@ class Feature:
     # Answers whose values the test matrix need not pair this entry with: its code does not
     # depend on them (a SLURM batch script is the same for every template).
     unpaired: tuple[str, ...] = ()
+    # How much the entry weighs against a project in the pairwise cover, which divides each
+    # candidate's new pairs by 1 + the costs of its entries: an expensive entry (its tests
+    # launch processes) goes into fewer projects when cheaper ones meet about as many pairs.
+    cost: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -56,14 +56,17 @@ def text_table(catalogue: Catalogue, width: int | None = None) -> str:
     indent = sum(widths) + 2 * len(widths)
     beside = width - indent >= MIN_DESCRIPTION
     lines = []
+    aligned = indent - 2 <= width  # else too narrow for columns: the cells as they are, wrapped
     for *cells, text in rows:
-        left = "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+        left = "  ".join(c.ljust(w) if aligned else c for c, w in zip(cells, widths, strict=True))
         if beside:
             wrapped = textwrap.wrap(text, width - indent, break_on_hyphens=False) or [""]
             lines.append(f"{left}  {wrapped[0]}".rstrip())
             lines += [" " * indent + more for more in wrapped[1:]]
-        else:
-            lines.append(left.rstrip())
+        else:  # the cells on their own line(s), the description below them
+            lines += textwrap.wrap(
+                left.rstrip(), width, subsequent_indent="  ", break_on_hyphens=False
+            )
             lines += textwrap.wrap(
                 text, width, initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False
             )
