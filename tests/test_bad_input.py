@@ -269,7 +269,7 @@ def test_param_rules_are_exactly_these():
         "spike_detection_rtol": "a number >= 0",
         "spike_detection_atol": "a number >= 0",
         "accumulation_schedule_scheduling": "EPOCH:FACTOR pairs, e.g. 0:8,4:4,8:1 "
-        "(factors >= 1, each epoch once)",
+        "(factors >= 1, each epoch once), or '' for none",
         "timer_max_time": "DD:HH:MM:SS (days, hours, minutes, seconds) or '' for no limit",
     }
     (patience,) = [p for f in features.CATALOGUE for p in f.params if p.name == "patience"]

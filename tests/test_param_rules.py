@@ -81,7 +81,7 @@ ACCEPTED = {
     "spike_detection_warmup": {"0", "1", "5"},
     "spike_detection_rtol": {"0", "1", "5", "0.5", "0.01", "1e-3"},  # >= 0, finite
     "spike_detection_atol": {"0", "1", "5", "0.5", "0.01", "1e-3"},
-    "accumulation_schedule_scheduling": {"0:8,4:4,8:1", "2:4", "1:2,21:3"},
+    "accumulation_schedule_scheduling": {"0:8,4:4,8:1", "2:4", "1:2,21:3", ""},
 }
 
 

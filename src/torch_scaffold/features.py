@@ -400,8 +400,9 @@ CATALOGUE: tuple[Feature, ...] = (
                 "scheduling",
                 "0:8,4:4,8:1",
                 "EPOCH:FACTOR pairs: FACTOR micro-batches per step from EPOCH on",
-                pattern=r"(?!(?:.*,)?(\d+):.*,\1:)\d+:[1-9]\d*(?:,\d+:[1-9]\d*)*",
-                form="EPOCH:FACTOR pairs, e.g. 0:8,4:4,8:1 (factors >= 1, each epoch once)",
+                pattern=r"((?!(?:.*,)?(\d+):.*,\2:)\d+:[1-9]\d*(?:,\d+:[1-9]\d*)*)?",
+                form="EPOCH:FACTOR pairs, e.g. 0:8,4:4,8:1 (factors >= 1, each epoch once), "
+                "or '' for none",
             ),
         ),
     ),
