@@ -145,6 +145,7 @@ def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
         "grad_norm": False,
         "spike_detection": False,
         "accumulation_schedule": False,
+        "lr_finder": False,
         "loggers": ["csv", "tensorboard"],
         "github_ci": False,
     }

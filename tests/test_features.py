@@ -26,6 +26,7 @@ DEFAULTS = {
     "grad_norm": False,
     "spike_detection": False,
     "accumulation_schedule": False,
+    "lr_finder": False,
     "exception_checkpoint": False,
     "profiler": False,
     "loggers": ["csv"],
@@ -53,6 +54,10 @@ DEFAULTS = {
     "spike_detection_rtol": 2.0,
     "spike_detection_atol": 0.0,
     "accumulation_schedule_scheduling": "0:8,4:4,8:1",
+    "lr_finder_min_lr": 1e-8,
+    "lr_finder_max_lr": 1.0,
+    "lr_finder_num_training": 100,
+    "lr_finder_early_stop_threshold": 4.0,
 }
 
 # Every dataset of the catalogue: the classifier's (mnist and folder: the GAN's too), the
@@ -88,6 +93,7 @@ def test_options_are_derived_from_the_catalogue():
         ("--grad-norm", "grad_norm", "BoolOption"),
         ("--spike-detection", "spike_detection", "BoolOption"),
         ("--accumulation-schedule", "accumulation_schedule", "BoolOption"),
+        ("--lr-finder", "lr_finder", "BoolOption"),
         ("--logger", "loggers", "MultiOption"),
         ("--github-ci", "github_ci", "BoolOption"),
     ]
@@ -119,7 +125,7 @@ def test_resolve_unknown_key_suggests_the_closest():
         "unknown feature 'datset'; did you mean 'dataset'? choose from: "
         "template, dataset, amp, checkpoint, compile, gpus, slurm, tpu, early_stopping, "
         "ema, model_summary, throughput, timer, device_stats, profiler, exception_checkpoint, "
-        "grad_norm, spike_detection, accumulation_schedule, loggers, github_ci"
+        "grad_norm, spike_detection, accumulation_schedule, lr_finder, loggers, github_ci"
     )
 
 
@@ -293,7 +299,7 @@ def test_free_entries_are_counted_sampled_and_paired_without_listing_the_product
 def test_the_real_pairwise_pairs_datasets_with_the_template_only_and_can_start_anywhere():
     everything = features.everything()
     chosen = features.pairwise(first=everything)
-    assert chosen[0] == everything and len(chosen) <= 17  # 5 templates x 3 amp values: 15 at least
+    assert chosen[0] == everything and len(chosen) <= 18  # 5 templates x 3 amp values: 15 at least
     # Too many to list (the free options multiply them): every rule-bound combination, and a
     # sample of 3,000 whole ones, each of whose pairs must be in some chosen project.
     catalogue = features.current()

@@ -40,6 +40,10 @@ FIELDS = {
     "spike_detection_rtol": "spike_rtol",
     "spike_detection_atol": "spike_atol",
     "accumulation_schedule_scheduling": "accumulate_schedule",
+    "lr_finder_min_lr": "lr_find_min_lr",
+    "lr_finder_max_lr": "lr_find_max_lr",
+    "lr_finder_num_training": "lr_find_num_training",
+    "lr_finder_early_stop_threshold": "lr_find_early_stop_threshold",
 }
 PARAMS = {
     features.param_key(feature, param): (feature, param)
@@ -82,6 +86,10 @@ ACCEPTED = {
     "spike_detection_rtol": {"0", "1", "5", "0.5", "0.01", "1e-3"},  # >= 0, finite
     "spike_detection_atol": {"0", "1", "5", "0.5", "0.01", "1e-3"},
     "accumulation_schedule_scheduling": {"0:8,4:4,8:1", "2:4", "1:2,21:3", ""},
+    "lr_finder_min_lr": {"1", "5", "0.5", "0.01", "1e-3"},  # > 0, finite
+    "lr_finder_max_lr": {"1", "5", "0.5", "0.01", "1e-3"},
+    "lr_finder_num_training": {"1", "5"},
+    "lr_finder_early_stop_threshold": {"0", "1", "5", "0.5", "0.01", "1e-3"},  # >= 0
 }
 
 

@@ -235,7 +235,7 @@ CATALOGUE: tuple[Feature, ...] = (
         # Its code (the batch script, preemption.py) is the same for every task: the matrix
         # need not pair it with each template (its pairs with the features it meets remain).
         unpaired=("template",),
-        cost=0.1,  # more torchrun launches, on top of gpus' (17 projects, 3 with slurm)
+        cost=0.1,  # more torchrun launches, on top of gpus'
     ),
     Feature(
         "tpu",
@@ -403,6 +403,28 @@ CATALOGUE: tuple[Feature, ...] = (
                 pattern=r"((?!(?:.*,)?(\d+):.*,\2:)\d+:[1-9]\d*(?:,\d+:[1-9]\d*)*)?",
                 form="EPOCH:FACTOR pairs, e.g. 0:8,4:4,8:1 (factors >= 1, each epoch once), "
                 "or '' for none",
+            ),
+        ),
+    ),
+    Feature(
+        "lr-finder",
+        "callback",
+        "the learning-rate range test: a command, and --lr-find before fit (LearningRateFinder)",
+        details="Lightning's `LearningRateFinder`: `python -m NAME.lr_finder` trains up to "
+        "`--num-training` steps at an lr growing exponentially from `--min-lr` to `--max-lr`, "
+        "stops once the smoothed loss passes `--early-stop-threshold` × its best, writes "
+        "`lr_find.png` and `.csv` and suggests the lr of the steepest descent; `--lr-find true` "
+        "runs it before a fit, which trains at the suggestion; weights and random state are put "
+        "back (`lr_finder.py`)",
+        params=(
+            Param("min-lr", 1e-8, "the first learning rate", between=(0.0, math.inf)),
+            Param("max-lr", 1.0, "the last learning rate", between=(0.0, math.inf)),
+            Param("num-training", 100, "optimizer steps (learning rates) to try", minimum=1),
+            Param(
+                "early-stop-threshold",
+                4.0,
+                "stop once the loss passes this times its best (0: never)",
+                minimum=0.0,
             ),
         ),
     ),
