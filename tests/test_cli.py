@@ -116,14 +116,15 @@ def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
     # template, data (a typo, asked again), amp, checkpoint, compile, gpus, slurm, the
     # callbacks (one question; a typo, asked again), logger, github-ci; not tpu (it conflicts
     # with gpus)
-    callbacks = "early-stoping\nearly-stopping, model-summary"
+    callbacks = "early-stoping\nema,swa\nearly-stopping, model-summary"
     answers = f"\nmnsit\nmnist\nbf16\n\nn\ny\nn\n{callbacks}\ncsv,tensorboard\nn\n"
     result = run("new", "demo", "--dest", str(dst), "--no-git", input=answers)
     assert result.exit_code == 0, result.output
     assert "did you mean 'mnist'?" in result.output  # the bad answer is asked again
     assert "did you mean 'early-stopping'?" in result.output
     assert "amp (none | bf16 | fp16) [none]:" in result.output
-    assert "callbacks, comma-separated (early-stopping, ema, model-summary," in result.output
+    assert "callbacks, comma-separated (early-stopping, ema, swa, model-summary," in result.output
+    assert "--swa conflicts with --ema" in result.output  # a rule broken: asked again
     recorded = render.read_answers(dst)
     assert {o.answer: recorded[o.answer] for o in features.options()} == {
         "template": "classifier",
@@ -136,6 +137,7 @@ def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
         "tpu": False,
         "early_stopping": True,
         "ema": False,
+        "swa": False,
         "model_summary": True,
         "throughput": False,
         "timer": False,

@@ -19,6 +19,7 @@ DEFAULTS = {
     "tpu": False,
     "early_stopping": False,
     "ema": False,
+    "swa": False,
     "model_summary": False,
     "throughput": False,
     "timer": False,
@@ -41,6 +42,10 @@ DEFAULTS = {
     "ema_decay": 0.999,
     "ema_every_n_steps": 1,
     "ema_start_step": 0,
+    "swa_lrs": 1e-3,
+    "swa_epoch_start": 0.8,
+    "swa_annealing_epochs": 10,
+    "swa_annealing_strategy": "cos",
     "model_summary_max_depth": 1,
     "timer_max_time": "00:12:00:00",
     "profiler_wait": 1,
@@ -84,6 +89,7 @@ def test_options_are_derived_from_the_catalogue():
         ("--tpu", "tpu", "BoolOption"),
         ("--early-stopping", "early_stopping", "BoolOption"),
         ("--ema", "ema", "BoolOption"),
+        ("--swa", "swa", "BoolOption"),
         ("--model-summary", "model_summary", "BoolOption"),
         ("--throughput", "throughput", "BoolOption"),
         ("--timer", "timer", "BoolOption"),
@@ -124,7 +130,7 @@ def test_resolve_unknown_key_suggests_the_closest():
     assert str(info.value) == (
         "unknown feature 'datset'; did you mean 'dataset'? choose from: "
         "template, dataset, amp, checkpoint, compile, gpus, slurm, tpu, early_stopping, "
-        "ema, model_summary, throughput, timer, device_stats, profiler, exception_checkpoint, "
+        "ema, swa, model_summary, throughput, timer, device_stats, profiler, exception_checkpoint, "
         "grad_norm, spike_detection, accumulation_schedule, lr_finder, loggers, github_ci"
     )
 

@@ -29,6 +29,10 @@ FIELDS = {
     "ema_decay": "ema_decay",
     "ema_every_n_steps": "ema_every_n_steps",
     "ema_start_step": "ema_start_step",
+    "swa_lrs": "swa_lrs",
+    "swa_epoch_start": "swa_epoch_start",
+    "swa_annealing_epochs": "swa_annealing_epochs",
+    "swa_annealing_strategy": "swa_annealing_strategy",
     "profiler_wait": "profiler_wait",
     "profiler_warmup": "profiler_warmup",
     "profiler_active": "profiler_active",
@@ -55,6 +59,7 @@ PARAMS = {
 NUMBERS = "-2 -1 0 1 5 0.5 -0.5 0.01 -0.01 1e-3 -1e-3 nan inf -inf".split()
 WORDS = ["val/loss", "val/acc", "val/r2", "val/bpb", "min", "max", "val/f1", "MAX", ""]
 WORDS += ["warn", "skip", "stop", "Stop", "raise"]  # spike actions
+WORDS += ["cos", "linear", "cosine"]  # SWA annealing
 WORDS += ["0:8,4:4,8:1", "2:4", "1:2,21:3", "0:8,0:4", "0:0", "0:8,", "8", "{0: 8}"]  # schedules
 WORDS += ["00:12:00:00", "1:2:3:4", "00:36:00:00", "12:00:00", "1h", "00:00:00:x"]  # times
 TEMPLATES = [e.name for e in features.CATALOGUE if e.kind == "template"]
@@ -75,6 +80,10 @@ ACCEPTED = {
     "ema_decay": {"0.5", "0.01", "1e-3"},  # strictly between 0 and 1
     "ema_every_n_steps": {"1", "5"},
     "ema_start_step": {"0", "1", "5"},
+    "swa_lrs": {"1", "5", "0.5", "0.01", "1e-3"},  # > 0, finite
+    "swa_epoch_start": {"0.5", "0.01", "1e-3"},  # strictly between 0 and 1
+    "swa_annealing_epochs": {"0", "1", "5"},
+    "swa_annealing_strategy": {"cos", "linear"},
     "profiler_wait": {"0", "1", "5"},
     "profiler_warmup": {"0", "1", "5"},
     "profiler_active": {"1", "5"},
@@ -116,6 +125,12 @@ def config_module(request, tmp_path_factory):
     )
     module = load_config(project)
     module.TEMPLATE = request.param
+    # --swa conflicts with --ema, which everything() takes: its options come from a second one.
+    answers = {**answers, "ema": False, "swa": True}
+    project = render.create_project(
+        tmp_path_factory.mktemp("rules") / "demo", answers=answers, git=False
+    )
+    module.WITH_SWA = load_config(project)
     return module
 
 
@@ -133,8 +148,9 @@ def load_config(project: Path):
 def config_accepts(config_module, key: str, text: str) -> bool:
     """`python -m demo.train --<field> TEXT`: parsed and validated, or refused (exit 2)."""
     flag = "--" + FIELDS[key].replace("_", "-")
+    module = config_module.WITH_SWA if key.startswith("swa_") else config_module
     try:
-        config_module.parse_args([f"{flag}={text}"])  # "=": argparse takes -1e-3 for a flag
+        module.parse_args([f"{flag}={text}"])  # "=": argparse takes -1e-3 for a flag
     except SystemExit as error:
         assert error.code == 2
         return False

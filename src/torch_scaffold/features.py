@@ -286,6 +286,24 @@ CATALOGUE: tuple[Feature, ...] = (
         ),
     ),
     Feature(
+        "swa",
+        "callback",
+        "stochastic weight averaging: SWALR, an equal-weight average of epochs, BatchNorm "
+        "recomputed (StochasticWeightAveraging)",
+        conflicts=("ema",),
+        details="Lightning's `StochasticWeightAveraging`: from `--swa-epoch-start` of the way "
+        "through, `SWALR` anneals the lr to `--swa-lrs` over `--swa-annealing-epochs` (cos or "
+        "linear) in place of the schedule, and each epoch's final weights enter an equal-weight "
+        "`AveragedModel`; a fit that runs all its epochs ends with the average, its BatchNorm "
+        "statistics recomputed, validated and saved; exact resume (`swa.py`)",
+        params=(
+            Param("lrs", 1e-3, "the learning rate SWALR anneals to", between=(0.0, math.inf)),
+            Param("epoch-start", 0.8, "starts this fraction of max_epochs in", between=(0.0, 1.0)),
+            Param("annealing-epochs", 10, "epochs SWALR takes to reach --lrs", minimum=0),
+            Param("annealing-strategy", "cos", "how SWALR anneals", ("cos", "linear")),
+        ),
+    ),
+    Feature(
         "model-summary",
         "callback",
         "the layer table when a fit starts: types, parameters, input/output shapes (ModelSummary)",
