@@ -143,6 +143,7 @@ def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
         "timer": False,
         "device_stats": False,
         "profiler": False,
+        "batch_size_finder": False,
         "exception_checkpoint": False,
         "grad_norm": False,
         "spike_detection": False,

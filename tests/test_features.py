@@ -30,6 +30,7 @@ DEFAULTS = {
     "lr_finder": False,
     "exception_checkpoint": False,
     "profiler": False,
+    "batch_size_finder": False,
     "loggers": ["csv"],
     "github_ci": True,
     "checkpoint_monitor": "val/loss",
@@ -52,6 +53,10 @@ DEFAULTS = {
     "profiler_warmup": 1,
     "profiler_active": 3,
     "profiler_repeat": 1,
+    "batch_size_finder_mode": "power",
+    "batch_size_finder_steps_per_trial": 3,
+    "batch_size_finder_init_val": 2,
+    "batch_size_finder_max_trials": 25,
     "grad_norm_norm_type": 2.0,
     "spike_detection_action": "stop",
     "spike_detection_window": 10,
@@ -95,6 +100,7 @@ def test_options_are_derived_from_the_catalogue():
         ("--timer", "timer", "BoolOption"),
         ("--device-stats", "device_stats", "BoolOption"),
         ("--profiler", "profiler", "BoolOption"),
+        ("--batch-size-finder", "batch_size_finder", "BoolOption"),
         ("--exception-checkpoint", "exception_checkpoint", "BoolOption"),
         ("--grad-norm", "grad_norm", "BoolOption"),
         ("--spike-detection", "spike_detection", "BoolOption"),
@@ -130,8 +136,9 @@ def test_resolve_unknown_key_suggests_the_closest():
     assert str(info.value) == (
         "unknown feature 'datset'; did you mean 'dataset'? choose from: "
         "template, dataset, amp, checkpoint, compile, gpus, slurm, tpu, early_stopping, "
-        "ema, swa, model_summary, throughput, timer, device_stats, profiler, exception_checkpoint, "
-        "grad_norm, spike_detection, accumulation_schedule, lr_finder, loggers, github_ci"
+        "ema, swa, model_summary, throughput, timer, device_stats, profiler, batch_size_finder, "
+        "exception_checkpoint, grad_norm, spike_detection, accumulation_schedule, lr_finder, "
+        "loggers, github_ci"
     )
 
 

@@ -37,6 +37,10 @@ FIELDS = {
     "profiler_warmup": "profiler_warmup",
     "profiler_active": "profiler_active",
     "profiler_repeat": "profiler_repeat",
+    "batch_size_finder_mode": "bs_find_mode",
+    "batch_size_finder_steps_per_trial": "bs_find_steps_per_trial",
+    "batch_size_finder_init_val": "bs_find_init_val",
+    "batch_size_finder_max_trials": "bs_find_max_trials",
     "grad_norm_norm_type": "grad_norm_type",
     "spike_detection_action": "spike_action",
     "spike_detection_window": "spike_window",
@@ -60,6 +64,7 @@ NUMBERS = "-2 -1 0 1 5 0.5 -0.5 0.01 -0.01 1e-3 -1e-3 nan inf -inf".split()
 WORDS = ["val/loss", "val/acc", "val/r2", "val/bpb", "min", "max", "val/f1", "MAX", ""]
 WORDS += ["warn", "skip", "stop", "Stop", "raise"]  # spike actions
 WORDS += ["cos", "linear", "cosine"]  # SWA annealing
+WORDS += ["power", "binsearch", "binary"]  # batch size finder modes
 WORDS += ["0:8,4:4,8:1", "2:4", "1:2,21:3", "0:8,0:4", "0:0", "0:8,", "8", "{0: 8}"]  # schedules
 WORDS += ["00:12:00:00", "1:2:3:4", "00:36:00:00", "12:00:00", "1h", "00:00:00:x"]  # times
 TEMPLATES = [e.name for e in features.CATALOGUE if e.kind == "template"]
@@ -88,6 +93,10 @@ ACCEPTED = {
     "profiler_warmup": {"0", "1", "5"},
     "profiler_active": {"1", "5"},
     "profiler_repeat": {"0", "1", "5"},
+    "batch_size_finder_mode": {"power", "binsearch"},
+    "batch_size_finder_steps_per_trial": {"1", "5"},
+    "batch_size_finder_init_val": {"1", "5"},
+    "batch_size_finder_max_trials": {"1", "5"},
     "grad_norm_norm_type": {"1", "5", "0.5", "0.01", "1e-3"},  # p > 0, finite
     "spike_detection_action": {"warn", "skip", "stop"},
     "spike_detection_window": {"1", "5"},

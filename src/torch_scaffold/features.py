@@ -367,6 +367,28 @@ CATALOGUE: tuple[Feature, ...] = (
         ),
     ),
     Feature(
+        "batch-size-finder",
+        "callback",
+        "the largest batch that fits: power and binary-search modes, a command and "
+        "--find-batch-size before fit (BatchSizeFinder)",
+        details="Lightning's `BatchSizeFinder`: `python -m NAME.batch_size_finder` trains "
+        "`--steps-per-trial` steps at each batch size from `--init-val`, doubling (`--mode "
+        "power`) until one runs out of memory, then bisecting (`binsearch`), at most "
+        "`--max-trials` sizes; `--find-batch-size true` runs it before a fit, which trains with "
+        "the result; weights and random state are put back (`batch_size_finder.py`)",
+        params=(
+            Param(
+                "mode",
+                "power",
+                "double until out of memory, or then bisect",
+                ("power", "binsearch"),
+            ),
+            Param("steps-per-trial", 3, "training steps at each size", minimum=1),
+            Param("init-val", 2, "the first size tried", minimum=1),
+            Param("max-trials", 25, "at most this many sizes tried", minimum=1),
+        ),
+    ),
+    Feature(
         "exception-checkpoint",
         "callback",
         "a checkpoint when training raises or is interrupted (Ctrl-C), resumable "
