@@ -20,6 +20,7 @@ DEFAULTS = {
     "early_stopping": False,
     "ema": False,
     "swa": False,
+    "pruning": False,
     "model_summary": False,
     "throughput": False,
     "timer": False,
@@ -47,6 +48,10 @@ DEFAULTS = {
     "swa_epoch_start": 0.8,
     "swa_annealing_epochs": 10,
     "swa_annealing_strategy": "cos",
+    "pruning_amount": 0.2,
+    "pruning_start_epoch": 0,
+    "pruning_method": "l1",
+    "pruning_scope": "global",
     "model_summary_max_depth": 1,
     "timer_max_time": "00:12:00:00",
     "profiler_wait": 1,
@@ -95,6 +100,7 @@ def test_options_are_derived_from_the_catalogue():
         ("--early-stopping", "early_stopping", "BoolOption"),
         ("--ema", "ema", "BoolOption"),
         ("--swa", "swa", "BoolOption"),
+        ("--pruning", "pruning", "BoolOption"),
         ("--model-summary", "model_summary", "BoolOption"),
         ("--throughput", "throughput", "BoolOption"),
         ("--timer", "timer", "BoolOption"),
@@ -136,9 +142,9 @@ def test_resolve_unknown_key_suggests_the_closest():
     assert str(info.value) == (
         "unknown feature 'datset'; did you mean 'dataset'? choose from: "
         "template, dataset, amp, checkpoint, compile, gpus, slurm, tpu, early_stopping, "
-        "ema, swa, model_summary, throughput, timer, device_stats, profiler, batch_size_finder, "
-        "exception_checkpoint, grad_norm, spike_detection, accumulation_schedule, lr_finder, "
-        "loggers, github_ci"
+        "ema, swa, pruning, model_summary, throughput, timer, device_stats, profiler, "
+        "batch_size_finder, exception_checkpoint, grad_norm, spike_detection, "
+        "accumulation_schedule, lr_finder, loggers, github_ci"
     )
 
 

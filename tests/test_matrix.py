@@ -49,7 +49,7 @@ def test_the_real_product_is_counted_and_refused_for_the_rules_it_breaks():
         slurm_alone = s["slurm"] and not (s["gpus"] and s["checkpoint"])
         saving_nothing = s["exception_checkpoint"] and not s["checkpoint"]
         tpu_and = s["tpu"] and (s["gpus"] or s["compile"])
-        two_averages = s["swa"] and s["ema"]
+        two_averages = s["swa"] + s["ema"] + s["pruning"] > 1  # each rewrites the weights
         return tpu_and or slurm_alone or saving_nothing or two_averages or wrong_data(s)
 
     forbidden = features.current().sample_forbidden(200, "rules")

@@ -33,6 +33,10 @@ FIELDS = {
     "swa_epoch_start": "swa_epoch_start",
     "swa_annealing_epochs": "swa_annealing_epochs",
     "swa_annealing_strategy": "swa_annealing_strategy",
+    "pruning_amount": "prune_amount",
+    "pruning_start_epoch": "prune_start_epoch",
+    "pruning_method": "prune_method",
+    "pruning_scope": "prune_scope",
     "profiler_wait": "profiler_wait",
     "profiler_warmup": "profiler_warmup",
     "profiler_active": "profiler_active",
@@ -65,6 +69,7 @@ WORDS = ["val/loss", "val/acc", "val/r2", "val/bpb", "min", "max", "val/f1", "MA
 WORDS += ["warn", "skip", "stop", "Stop", "raise"]  # spike actions
 WORDS += ["cos", "linear", "cosine"]  # SWA annealing
 WORDS += ["power", "binsearch", "binary"]  # batch size finder modes
+WORDS += ["l1", "random", "l2", "global", "layer", "local"]  # pruning
 WORDS += ["0:8,4:4,8:1", "2:4", "1:2,21:3", "0:8,0:4", "0:0", "0:8,", "8", "{0: 8}"]  # schedules
 WORDS += ["00:12:00:00", "1:2:3:4", "00:36:00:00", "12:00:00", "1h", "00:00:00:x"]  # times
 TEMPLATES = [e.name for e in features.CATALOGUE if e.kind == "template"]
@@ -89,6 +94,10 @@ ACCEPTED = {
     "swa_epoch_start": {"0.5", "0.01", "1e-3"},  # strictly between 0 and 1
     "swa_annealing_epochs": {"0", "1", "5"},
     "swa_annealing_strategy": {"cos", "linear"},
+    "pruning_amount": {"0.5", "0.01", "1e-3"},  # strictly between 0 and 1
+    "pruning_start_epoch": {"0", "1", "5"},
+    "pruning_method": {"l1", "random"},
+    "pruning_scope": {"global", "layer"},
     "profiler_wait": {"0", "1", "5"},
     "profiler_warmup": {"0", "1", "5"},
     "profiler_active": {"1", "5"},
@@ -134,12 +143,14 @@ def config_module(request, tmp_path_factory):
     )
     module = load_config(project)
     module.TEMPLATE = request.param
-    # --swa conflicts with --ema, which everything() takes: its options come from a second one.
-    answers = {**answers, "ema": False, "swa": True}
-    project = render.create_project(
-        tmp_path_factory.mktemp("rules") / "demo", answers=answers, git=False
-    )
-    module.WITH_SWA = load_config(project)
+    # --swa and --pruning conflict with --ema, which everything() takes, and with each other:
+    # their options come from a second project, and a third.
+    for extra, averaging in (("WITH_SWA", "swa"), ("WITH_PRUNING", "pruning")):
+        other = {**answers, "ema": False, "swa": False, averaging: True}
+        project = render.create_project(
+            tmp_path_factory.mktemp("rules") / "demo", answers=other, git=False
+        )
+        setattr(module, extra, load_config(project))
     return module
 
 
@@ -157,7 +168,9 @@ def load_config(project: Path):
 def config_accepts(config_module, key: str, text: str) -> bool:
     """`python -m demo.train --<field> TEXT`: parsed and validated, or refused (exit 2)."""
     flag = "--" + FIELDS[key].replace("_", "-")
-    module = config_module.WITH_SWA if key.startswith("swa_") else config_module
+    module = config_module
+    if key.startswith(("swa_", "pruning_")):
+        module = config_module.WITH_SWA if key.startswith("swa_") else config_module.WITH_PRUNING
     try:
         module.parse_args([f"{flag}={text}"])  # "=": argparse takes -1e-3 for a flag
     except SystemExit as error:

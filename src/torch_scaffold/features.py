@@ -304,6 +304,24 @@ CATALOGUE: tuple[Feature, ...] = (
         ),
     ),
     Feature(
+        "pruning",
+        "callback",
+        "magnitude pruning at each epoch's end with torch.nn.utils.prune, made permanent at "
+        "the end (ModelPruning)",
+        conflicts=("ema", "swa"),
+        details="Lightning's `ModelPruning`: at the end of every epoch from `--start-epoch`, "
+        "`--amount` of the remaining weights of the Linear and convolution layers are masked "
+        "to zero (`--method l1` by magnitude or `random`; `--scope global` over all layers, or "
+        "`layer`), made permanent when the fit ends; checkpoints hold plain weights and the "
+        "masks, so resume is exact (`pruning.py`)",
+        params=(
+            Param("amount", 0.2, "fraction of the remaining weights zeroed", between=(0.0, 1.0)),
+            Param("start-epoch", 0, "the first epoch (from 0) whose end prunes", minimum=0),
+            Param("method", "l1", "which weights: the smallest, or at random", ("l1", "random")),
+            Param("scope", "global", "over all layers together, or each", ("global", "layer")),
+        ),
+    ),
+    Feature(
         "model-summary",
         "callback",
         "the layer table when a fit starts: types, parameters, input/output shapes (ModelSummary)",
