@@ -33,7 +33,7 @@ MODEL_EDIT = (
 )
 
 # The import just before the one early stopping adds: an edit there conflicts.
-IMPORT = "from .devices import DTYPES, mixed_precision, seed_everything, select_device, to_device\n"
+IMPORT = "from .devices import to_device\n"
 
 # Every change `add` can make to a default project, and the answer it leaves.
 ADDABLE = [
