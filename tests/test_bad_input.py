@@ -284,6 +284,10 @@ def test_param_rules_are_exactly_these():
         "lr_finder_max_lr": "a number > 0",
         "lr_finder_num_training": "an integer >= 1",
         "lr_finder_early_stop_threshold": "a number >= 0",
+        "backbone_finetuning_unfreeze_at_epoch": "an integer >= 0",
+        "backbone_finetuning_initial_ratio_lr": "a number > 0",
+        "backbone_finetuning_initial_lr": "a number >= 0",
+        "backbone_finetuning_lr_multiplier": "a number > 0",
         "accumulation_schedule_scheduling": "EPOCH:FACTOR pairs, e.g. 0:8,4:4,8:1 "
         "(factors >= 1, each epoch once), or '' for none",
         "timer_max_time": "DD:HH:MM:SS (days, hours, minutes, seconds) or '' for no limit",

@@ -151,6 +151,7 @@ def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
         "spike_detection": False,
         "accumulation_schedule": False,
         "lr_finder": False,
+        "backbone_finetuning": False,
         "loggers": ["csv", "tensorboard"],
         "github_ci": False,
     }

@@ -29,6 +29,7 @@ DEFAULTS = {
     "spike_detection": False,
     "accumulation_schedule": False,
     "lr_finder": False,
+    "backbone_finetuning": False,
     "exception_checkpoint": False,
     "profiler": False,
     "batch_size_finder": False,
@@ -73,6 +74,10 @@ DEFAULTS = {
     "lr_finder_max_lr": 1.0,
     "lr_finder_num_training": 100,
     "lr_finder_early_stop_threshold": 4.0,
+    "backbone_finetuning_unfreeze_at_epoch": 10,
+    "backbone_finetuning_initial_ratio_lr": 0.1,
+    "backbone_finetuning_initial_lr": 0.0,
+    "backbone_finetuning_lr_multiplier": 1.5,
 }
 
 # Every dataset of the catalogue: the classifier's (mnist and folder: the GAN's too), the
@@ -112,6 +117,7 @@ def test_options_are_derived_from_the_catalogue():
         ("--spike-detection", "spike_detection", "BoolOption"),
         ("--accumulation-schedule", "accumulation_schedule", "BoolOption"),
         ("--lr-finder", "lr_finder", "BoolOption"),
+        ("--backbone-finetuning", "backbone_finetuning", "BoolOption"),
         ("--logger", "loggers", "MultiOption"),
         ("--github-ci", "github_ci", "BoolOption"),
     ]
@@ -144,7 +150,7 @@ def test_resolve_unknown_key_suggests_the_closest():
         "template, dataset, amp, checkpoint, compile, gpus, slurm, tpu, early_stopping, "
         "ema, swa, pruning, model_summary, throughput, timer, device_stats, profiler, "
         "batch_size_finder, exception_checkpoint, grad_norm, spike_detection, "
-        "accumulation_schedule, lr_finder, loggers, github_ci"
+        "accumulation_schedule, lr_finder, backbone_finetuning, loggers, github_ci"
     )
 
 
@@ -327,8 +333,10 @@ def test_the_real_pairwise_pairs_datasets_with_the_template_only_and_can_start_a
     def pairs(c):
         factors = [f for f in features.current().factors(c) if f[0] != "dataset"]
         # --slurm's code is the same for every template (its entry's `unpaired`), and so is
-        # --exception-checkpoint's.
+        # --exception-checkpoint's; backbone fine-tuning's template is its rule, and --slurm adds
+        # nothing to --gpus' DDP there.
         unpaired = [{"template", "slurm"}, {"template", "exception_checkpoint"}]
+        unpaired += [{"template", "backbone_finetuning"}, {"slurm", "backbone_finetuning"}]
         return {
             (a, b)
             for i, a in enumerate(factors)

@@ -56,6 +56,10 @@ FIELDS = {
     "lr_finder_max_lr": "lr_find_max_lr",
     "lr_finder_num_training": "lr_find_num_training",
     "lr_finder_early_stop_threshold": "lr_find_early_stop_threshold",
+    "backbone_finetuning_unfreeze_at_epoch": "backbone_unfreeze_at_epoch",
+    "backbone_finetuning_initial_ratio_lr": "backbone_initial_ratio_lr",
+    "backbone_finetuning_initial_lr": "backbone_initial_lr",
+    "backbone_finetuning_lr_multiplier": "backbone_lr_multiplier",
 }
 PARAMS = {
     features.param_key(feature, param): (feature, param)

@@ -11,6 +11,7 @@ Keep this module light: ``scaffold --help`` imports it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
@@ -273,13 +274,21 @@ class Catalogue:
         """Every valid combination of the core options (the free ones at their defaults)."""
         if self._combinations is None:
             defaults = {o.answer: o.default_value() for o in self.free}
-            found = []
-            for values in itertools.product(*(o.domain() for o in self.core)):
-                selection = {o.answer: v for o, v in zip(self.core, values, strict=True)}
-                try:
-                    found.append(self.resolve({**selection, **defaults}))
-                except ConflictingFeatures:
-                    continue
+            found: list[dict[str, object]] = []
+
+            def extend(partial: dict[str, object], rest: list[Option]) -> None:
+                # Depth first in product order; a rule a partial selection breaks stays broken
+                # whatever the later options are, so its whole subtree is skipped.
+                if not rest:
+                    with contextlib.suppress(ConflictingFeatures):
+                        found.append(self.resolve({**partial, **defaults}))
+                    return
+                for value in rest[0].domain():
+                    chosen = {**partial, rest[0].answer: value}
+                    if self._broken(chosen) is None:
+                        extend(chosen, rest[1:])
+
+            extend({}, self.core)
             self._combinations = found
         return self._combinations
 
@@ -431,27 +440,38 @@ class _Pairs:
         return chosen
 
     def next_project(self) -> dict[str, object]:
-        by_factor: dict[int, int] = {}  # open pairs per factor id
+        partners: dict[int, int] = {}  # each factor id's open pairs: a bit per other factor id
         for p in self.open:
-            for i in divmod(p, 1_000_000):
-                by_factor[i] = by_factor.get(i, 0) + 1
+            i, j = divmod(p, 1_000_000)
+            partners[i] = partners.get(i, 0) | 1 << j
+            partners[j] = partners.get(j, 0) | 1 << i
 
-        def met(ids: list[int], row: list[int]) -> int:
-            return len(({self.pair(i, j) for i in ids for j in row} | self.pairs(ids)) & self.open)
+        def met(ids: list[int], row: int) -> int:
+            # Open pairs of ids with the row (a bit per factor id, none of ids), and among ids.
+            cross = sum((partners.get(i, 0) & row).bit_count() for i in ids)
+            pairs = itertools.combinations(ids, 2)
+            return cross + sum(partners.get(i, 0) >> j & 1 for i, j in pairs)
+
+        def weight(ids: list[int]) -> int:
+            return sum(partners.get(i, 0).bit_count() for i in ids)
+
+        def bits(ids: list[int]) -> int:
+            return sum(1 << i for i in set(ids))
 
         def core_score(n: int) -> tuple[float, int]:
             # The core's new pairs and the most each free option could add to them, per cost.
             ids = self.core_ids[n]
-            reach = sum(max(met(free_ids, ids) for _, free_ids in values) for values in self.free)
-            new = len(self.pairs(ids) & self.open) + reach
-            return new / self.core_cost[n], sum(by_factor.get(i, 0) for i in ids)
+            row = bits(ids)
+            reach = sum(max(met(free_ids, row) for _, free_ids in values) for values in self.free)
+            return (met(ids, 0) + reach) / self.core_cost[n], weight(ids)
 
         best = max(range(len(self.core)), key=core_score)
         answers, row = dict(self.core[best]), list(self.core_ids[best])
         for option, values in zip(self.catalogue.free, self.free, strict=True):
+            mask = bits(row)
 
             def score(choice: tuple[object, list[int]]) -> tuple[int, int]:
-                return met(choice[1], row), sum(by_factor.get(i, 0) for i in choice[1])
+                return met(choice[1], mask), weight(choice[1])
 
             value, ids = max(values, key=score)  # max keeps the first of equals
             answers[option.answer] = value

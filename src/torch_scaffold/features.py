@@ -487,6 +487,41 @@ CATALOGUE: tuple[Feature, ...] = (
         ),
     ),
     Feature(
+        "backbone-finetuning",
+        "callback",
+        "a pretrained backbone frozen until an epoch, then trained at a growing fraction of the "
+        "lr (BackboneFinetuning)",
+        requires=("classifier",),
+        # Its pairs with the template are its rule (on: a classifier project); --slurm's code is
+        # --gpus' DDP plus a batch script and signals, which the unfreeze does not meet.
+        unpaired=("template", "slurm"),
+        details="Lightning's `BackboneFinetuning`: the classifier's backbone (`model.features`: "
+        "the small CNN's convolutions, or a torchvision model given by `--backbone resnet18`, "
+        "with its ImageNet weights) is frozen before the optimizer is built; at the start of "
+        "epoch `--unfreeze-at-epoch` it joins the optimizer at `--initial-ratio-lr` × the lr "
+        "(or `--initial-lr`), multiplied by `--lr-multiplier` each later epoch up to the "
+        "head's lr; BatchNorm layers train throughout; exact resume, DDP included "
+        "(`finetuning.py`)",
+        params=(
+            Param(
+                "unfreeze-at-epoch", 10, "the epoch (from 0) whose start unfreezes it", minimum=0
+            ),
+            Param(
+                "initial-ratio-lr",
+                0.1,
+                "its first lr is this times the lr then",
+                between=(0.0, math.inf),
+            ),
+            Param("initial-lr", 0.0, "or this lr, if above 0", minimum=0.0),
+            Param(
+                "lr-multiplier",
+                1.5,
+                "each later epoch multiplies its lr by this",
+                between=(0.0, math.inf),
+            ),
+        ),
+    ),
+    Feature(
         "csv",
         "logger",
         "CSV logger: logs/<name>/version_N/metrics.csv",
