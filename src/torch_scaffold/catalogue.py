@@ -469,11 +469,8 @@ class _Pairs:
         answers, row = dict(self.core[best]), list(self.core_ids[best])
         for option, values in zip(self.catalogue.free, self.free, strict=True):
             mask = bits(row)
-
-            def score(choice: tuple[object, list[int]]) -> tuple[int, int]:
-                return met(choice[1], mask), weight(choice[1])
-
-            value, ids = max(values, key=score)  # max keeps the first of equals
+            # max keeps the first of equals
+            value, ids = max(values, key=lambda v, mask=mask: (met(v[1], mask), weight(v[1])))
             answers[option.answer] = value
             row.extend(ids)
         self.open -= self.pairs(row)
