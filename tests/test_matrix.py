@@ -50,7 +50,9 @@ def test_the_real_product_is_counted_and_refused_for_the_rules_it_breaks():
         saving_nothing = s["exception_checkpoint"] and not s["checkpoint"]
         tpu_and = s["tpu"] and (s["gpus"] or s["compile"])
         two_averages = s["swa"] + s["ema"] + s["pruning"] > 1  # each rewrites the weights
-        return tpu_and or slurm_alone or saving_nothing or two_averages or wrong_data(s)
+        no_backbone = s["backbone_finetuning"] and s["template"] != "classifier"
+        broken = tpu_and or slurm_alone or saving_nothing or two_averages or no_backbone
+        return broken or wrong_data(s)
 
     forbidden = features.current().sample_forbidden(200, "rules")
     assert len(forbidden) == 200 and all(broken(s) for s in forbidden)
