@@ -121,6 +121,10 @@ ACCEPTED = {
     "lr_finder_max_lr": {"1", "5", "0.5", "0.01", "1e-3"},
     "lr_finder_num_training": {"1", "5"},
     "lr_finder_early_stop_threshold": {"0", "1", "5", "0.5", "0.01", "1e-3"},  # >= 0
+    "backbone_finetuning_unfreeze_at_epoch": {"0", "1", "5"},
+    "backbone_finetuning_initial_ratio_lr": {"1", "5", "0.5", "0.01", "1e-3"},  # > 0, finite
+    "backbone_finetuning_initial_lr": {"0", "1", "5", "0.5", "0.01", "1e-3"},  # >= 0 (0: ratio)
+    "backbone_finetuning_lr_multiplier": {"1", "5", "0.5", "0.01", "1e-3"},  # > 0, finite
 }
 
 
@@ -137,8 +141,18 @@ def test_every_catalogue_option_has_a_config_field_and_a_rule():
     assert set(ACCEPTED) == {key for key in PARAMS if not key.endswith("_monitor")}
 
 
+@pytest.fixture(scope="module")
+def with_backbone(tmp_path_factory):
+    """The config module of a classifier project with backbone fine-tuning (for classifiers
+    only: every template's tests read its options from this one)."""
+    answers = {**features.everything(), "template": "classifier", "dataset": "synthetic"}
+    answers["backbone_finetuning"] = True
+    folder = tmp_path_factory.mktemp("rules") / "demo"
+    return load_config(render.create_project(folder, answers=answers, git=False))
+
+
 @pytest.fixture(scope="module", params=TEMPLATES)
-def config_module(request, tmp_path_factory):
+def config_module(request, tmp_path_factory, with_backbone):
     """The config module of an all-features project of each template (its defaults: the
     catalogue's)."""
     answers = {**features.everything(), "template": request.param, "dataset": "synthetic"}
@@ -149,10 +163,14 @@ def config_module(request, tmp_path_factory):
     module.TEMPLATE = request.param
     # --swa and --pruning conflict with --ema, which everything() takes, and with each other:
     # their options come from a second project, and a third.
-    for extra, averaging in (("WITH_SWA", "swa"), ("WITH_PRUNING", "pruning")):
-        other = {**answers, "ema": False, "swa": False, averaging: True}
+    module.WITH_BACKBONE = with_backbone
+    extras = [
+        ("WITH_SWA", {"ema": False, "swa": True}),
+        ("WITH_PRUNING", {"ema": False, "pruning": True}),
+    ]
+    for extra, changes in extras:
         project = render.create_project(
-            tmp_path_factory.mktemp("rules") / "demo", answers=other, git=False
+            tmp_path_factory.mktemp("rules") / "demo", answers={**answers, **changes}, git=False
         )
         setattr(module, extra, load_config(project))
     return module
@@ -173,8 +191,12 @@ def config_accepts(config_module, key: str, text: str) -> bool:
     """`python -m demo.train --<field> TEXT`: parsed and validated, or refused (exit 2)."""
     flag = "--" + FIELDS[key].replace("_", "-")
     module = config_module
-    if key.startswith(("swa_", "pruning_")):
-        module = config_module.WITH_SWA if key.startswith("swa_") else config_module.WITH_PRUNING
+    extras = {
+        "swa_": "WITH_SWA",
+        "pruning_": "WITH_PRUNING",
+        "backbone_finetuning_": "WITH_BACKBONE",
+    }
+    module = next((getattr(module, v) for k, v in extras.items() if key.startswith(k)), module)
     try:
         module.parse_args([f"{flag}={text}"])  # "=": argparse takes -1e-3 for a flag
     except SystemExit as error:
@@ -191,6 +213,8 @@ def catalogue_accepts(key: str, text: str, template: str) -> bool:
     """`scaffold add <kind> <feature> --<option> TEXT` (or the answer, for a feature that is on
     by default, such as checkpoint): accepted, or refused with a ScaffoldError."""
     feature, param = PARAMS[key]
+    templates = [name for name in feature.requires if name in TEMPLATES]
+    template = template if not templates or template in templates else templates[0]
     try:
         answers = {**features.defaults(), "template": template}
         if feature.default:
