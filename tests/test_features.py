@@ -77,7 +77,7 @@ DEFAULTS = {
     "backbone_finetuning_unfreeze_at_epoch": 10,
     "backbone_finetuning_initial_ratio_lr": 0.1,
     "backbone_finetuning_initial_lr": 0.0,
-    "backbone_finetuning_lr_multiplier": 1.5,
+    "backbone_finetuning_lr_multiplier": 2.0,
 }
 
 # Every dataset of the catalogue: the classifier's (mnist and folder: the GAN's too), the

@@ -515,7 +515,7 @@ CATALOGUE: tuple[Feature, ...] = (
             Param("initial-lr", 0.0, "or this lr, if above 0", minimum=0.0),
             Param(
                 "lr-multiplier",
-                1.5,
+                2.0,
                 "each later epoch multiplies its lr by this",
                 between=(0.0, math.inf),
             ),
