@@ -358,8 +358,11 @@ class Catalogue:
             for o in self.options
             if self.kinds[o.kind].pairs_with
         }
+        kinds = {k: {o.answer for o in self.options if o.kind == k} for k in self.kinds}
         unpaired = {
-            o.answer: set(o.entries[0].unpaired) for o in self.options if len(o.entries) == 1
+            o.answer: {a for u in o.entries[0].unpaired for a in kinds.get(u) or {u}}
+            for o in self.options
+            if len(o.entries) == 1
         }
         if b in unpaired.get(a, ()) or a in unpaired.get(b, ()):
             return False

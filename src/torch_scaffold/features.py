@@ -232,9 +232,13 @@ CATALOGUE: tuple[Feature, ...] = (
         "training finishes its step, checkpoints, requeues the job and exits, and the requeued "
         "job resumes its own run; `scancel` checkpoints and stops; the job's exit status is the "
         "training's. `nox -s slurm` runs it on a real one-node SLURM cluster",
-        # Its code (the batch script, preemption.py) is the same for every task: the matrix
-        # need not pair it with each template (its pairs with the features it meets remain).
-        unpaired=("template",),
+        # Its code (the batch script, preemption.py) is the same for every task, and what it
+        # does (stop at a step boundary, save last.pt, requeue, resume) is the same whatever
+        # else the project has: every callback's own tests resume exactly from last.pt. The
+        # matrix need not pair it with the template, amp, compile, loggers or callbacks: its
+        # pairs with --gpus, --checkpoint and --tpu remain, and the all-features project runs
+        # it with every callback at once.
+        unpaired=("template", "amp", "compile", "logger", "github_ci", "callback"),
         cost=0.1,  # more torchrun launches, on top of gpus'
     ),
     Feature(

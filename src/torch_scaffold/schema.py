@@ -111,8 +111,9 @@ class Feature:
     params: tuple[Param, ...] = ()  # options of the feature (see Param)
     details: str = ""  # the longer description of the README's feature table (Markdown)
     metrics: tuple[str, ...] = ()  # templates only: the validation metrics a monitor may name
-    # Answers whose values the test matrix need not pair this entry with: its code does not
-    # depend on them (a SLURM batch script is the same for every template).
+    # Answers (or whole kinds: "callback") whose values the test matrix need not pair this
+    # entry with: its code does not depend on them (a SLURM batch script is the same for every
+    # template).
     unpaired: tuple[str, ...] = ()
     # How much the entry weighs against a project in the pairwise cover, which divides each
     # candidate's new pairs by 1 + the costs of its entries: an expensive entry (its tests
