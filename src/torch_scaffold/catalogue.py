@@ -349,23 +349,32 @@ class Catalogue:
             self._pairwise[key] = _Pairs(self).cover(first)
         return [dict(c) for c in self._pairwise[key]]
 
-    def wanted(self, a: str, b: str) -> bool:
-        """Whether the matrix must meet factors a and b together (answer keys, or a multi
-        option's "loggers:csv")."""
-        a, b = a.partition(":")[0], b.partition(":")[0]
-        restricted = {
+    @functools.cached_property
+    def _restricted(self) -> dict[str, set[str]]:
+        """Answer -> the only answers it pairs with (its kind's ``pairs_with``)."""
+        return {
             o.answer: set(self.kinds[o.kind].pairs_with)
             for o in self.options
             if self.kinds[o.kind].pairs_with
         }
+
+    @functools.cached_property
+    def _unpaired(self) -> dict[str, set[str]]:
+        """Answer -> the answers it need not meet (its entry's ``unpaired``, kinds expanded)."""
         kinds = {k: {o.answer for o in self.options if o.kind == k} for k in self.kinds}
-        unpaired = {
-            o.answer: {a for u in o.entries[0].unpaired for a in kinds.get(u) or {u}}
+        return {
+            o.answer: {answer for u in o.entries[0].unpaired for answer in kinds.get(u) or {u}}
             for o in self.options
             if len(o.entries) == 1
         }
-        if b in unpaired.get(a, ()) or a in unpaired.get(b, ()):
+
+    def wanted(self, a: str, b: str) -> bool:
+        """Whether the matrix must meet factors a and b together (answer keys, or a multi
+        option's "loggers:csv")."""
+        a, b = a.partition(":")[0], b.partition(":")[0]
+        if b in self._unpaired.get(a, ()) or a in self._unpaired.get(b, ()):
             return False
+        restricted = self._restricted
         return (a not in restricted or b in restricted[a]) and (
             b not in restricted or a in restricted[b]
         )
@@ -470,11 +479,12 @@ class _Pairs:
 
         best = max(range(len(self.core)), key=core_score)
         answers, row = dict(self.core[best]), list(self.core_ids[best])
+        mask = bits(row)
         for option, values in zip(self.catalogue.free, self.free, strict=True):
-            mask = bits(row)
             # max keeps the first of equals
             value, ids = max(values, key=lambda v, mask=mask: (met(v[1], mask), weight(v[1])))
             answers[option.answer] = value
             row.extend(ids)
+            mask |= bits(ids)
         self.open -= self.pairs(row)
         return answers
