@@ -552,6 +552,26 @@ CATALOGUE: tuple[Feature, ...] = (
         details="MLflow (local SQLite store by default), imported lazily",
     ),
     Feature(
+        "fsdp",
+        "feature",
+        "FSDP2 under torchrun: parameters, gradients and optimizer state sharded over the "
+        "processes; sharded checkpoints (torch.distributed.checkpoint); python -m NAME.export",
+        requires=("gpus", "checkpoint"),
+        # Each of these keeps or changes a full copy of the weights beside the sharded ones
+        # (ema, swa, pruning's masks), builds the DDP wrapper again (backbone-finetuning), or
+        # saves from one rank after an error, where a sharded save needs every rank.
+        conflicts=("tpu", "ema", "swa", "pruning", "backbone-finetuning", "exception-checkpoint"),
+        details="`--strategy fsdp` (the default; `ddp` stays): `fully_shard` on each "
+        "transformer block (each module of an `nn.ModuleList`, else each top-level layer "
+        "group) then the root; bf16/fp16 `MixedPrecisionPolicy` with float32 gradient "
+        "reduction; `--activation-checkpointing`, `--cpu-offload` (CUDA); clipping by the "
+        "global norm of the sharded gradients; accumulation without reduce-scatter on "
+        "micro-steps; checkpoints are folders of each rank's shards (DCP), written beside and "
+        "renamed, `last` plus top-k, exact resume, saved by N processes and read by M; "
+        "`python -m NAME.export` writes one plain `state_dict` file (`fsdp.py`)",
+        cost=0.3,  # its tests launch torchrun, as gpus'
+    ),
+    Feature(
         "github-ci",
         "feature",
         "GitHub Actions workflow running lint and tests (.github/workflows/ci.yml)",
