@@ -234,6 +234,14 @@ def realdata_lm(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none")
+def fsdp_memory(session: nox.Session) -> None:
+    """Memory per rank of a generated `--template lm --fsdp` project's GPT under FSDP against
+    DDP, 2 processes (benchmarks/fsdp_memory.py; arguments after -- go to it, e.g.
+    `-- --device cuda --nproc 8`). ~2 minutes on 2 cores."""
+    session.run(PYTHON, os.fspath(ROOT / "benchmarks" / "fsdp_memory.py"), *session.posargs)
+
+
+@nox.session(venv_backend="none")
 def realdata(session: nox.Session) -> None:
     """Train a `--data folder` project on real images offline and require >= 95 % test accuracy
     and at least scikit-learn's SVC()'s on the same split; a `--template gan` project on the same

@@ -114,10 +114,10 @@ def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     dst = tmp_path / "d"
     # template, data (a typo, asked again), amp, checkpoint, compile, gpus, slurm, the
-    # callbacks (one question; a typo, asked again), logger, github-ci; not tpu (it conflicts
-    # with gpus)
+    # callbacks (one question; a typo, asked again), logger, fsdp, github-ci; not tpu (it
+    # conflicts with gpus)
     callbacks = "early-stoping\nema,swa\nearly-stopping, model-summary"
-    answers = f"\nmnsit\nmnist\nbf16\n\nn\ny\nn\n{callbacks}\ncsv,tensorboard\nn\n"
+    answers = f"\nmnsit\nmnist\nbf16\n\nn\ny\nn\n{callbacks}\ncsv,tensorboard\nn\nn\n"
     result = run("new", "demo", "--dest", str(dst), "--no-git", input=answers)
     assert result.exit_code == 0, result.output
     assert "did you mean 'mnist'?" in result.output  # the bad answer is asked again
@@ -153,6 +153,7 @@ def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
         "lr_finder": False,
         "backbone_finetuning": False,
         "loggers": ["csv", "tensorboard"],
+        "fsdp": False,
         "github_ci": False,
     }
 
@@ -317,7 +318,7 @@ def test_the_questionnaire_follows_flags_given(classifier, tmp_path, monkeypatch
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     dst = tmp_path / "d"
     # --slurm needs gpus and checkpoint: neither is asked, nor tpu (it conflicts with gpus).
-    result = run("new", "demo", "--dest", str(dst), "--no-git", "--slurm", input="\n" * 7)
+    result = run("new", "demo", "--dest", str(dst), "--no-git", "--slurm", input="\n" * 8)
     assert result.exit_code == 0, result.output
     for question in ("checkpoint:", "gpus:", "tpu:", "slurm:"):
         assert question not in result.output

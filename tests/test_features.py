@@ -34,6 +34,7 @@ DEFAULTS = {
     "profiler": False,
     "batch_size_finder": False,
     "loggers": ["csv"],
+    "fsdp": False,
     "github_ci": True,
     "checkpoint_monitor": "val/loss",
     "checkpoint_mode": "min",
@@ -119,6 +120,7 @@ def test_options_are_derived_from_the_catalogue():
         ("--lr-finder", "lr_finder", "BoolOption"),
         ("--backbone-finetuning", "backbone_finetuning", "BoolOption"),
         ("--logger", "loggers", "MultiOption"),
+        ("--fsdp", "fsdp", "BoolOption"),
         ("--github-ci", "github_ci", "BoolOption"),
     ]
     assert features.options()[0].choices == TEMPLATES
@@ -150,7 +152,7 @@ def test_resolve_unknown_key_suggests_the_closest():
         "template, dataset, amp, checkpoint, compile, gpus, slurm, tpu, early_stopping, "
         "ema, swa, pruning, model_summary, throughput, timer, device_stats, profiler, "
         "batch_size_finder, exception_checkpoint, grad_norm, spike_detection, "
-        "accumulation_schedule, lr_finder, backbone_finetuning, loggers, github_ci"
+        "accumulation_schedule, lr_finder, backbone_finetuning, loggers, fsdp, github_ci"
     )
 
 
@@ -324,7 +326,7 @@ def test_free_entries_are_counted_sampled_and_paired_without_listing_the_product
 def test_the_real_pairwise_pairs_datasets_with_the_template_only_and_can_start_anywhere():
     everything = features.everything()
     chosen = features.pairwise(first=everything)
-    assert chosen[0] == everything and len(chosen) <= 20  # 5 templates x 3 amp values: 15 at least
+    assert chosen[0] == everything and len(chosen) <= 23  # 5 templates x 3 amp values: 15 at least
     # Too many to list (the free options multiply them): every rule-bound combination, and a
     # sample of 3,000 whole ones, each of whose pairs must be in some chosen project.
     catalogue = features.current()

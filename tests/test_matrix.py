@@ -51,7 +51,11 @@ def test_the_real_product_is_counted_and_refused_for_the_rules_it_breaks():
         tpu_and = s["tpu"] and (s["gpus"] or s["compile"])
         two_averages = s["swa"] + s["ema"] + s["pruning"] > 1  # each rewrites the weights
         no_backbone = s["backbone_finetuning"] and s["template"] != "classifier"
+        copies = ("tpu", "ema", "swa", "pruning", "backbone_finetuning", "exception_checkpoint")
+        alone = not (s["gpus"] and s["checkpoint"])
+        fsdp_with = s["fsdp"] and (alone or any(s[k] for k in copies))
         broken = tpu_and or slurm_alone or saving_nothing or two_averages or no_backbone
+        broken = broken or fsdp_with
         return broken or wrong_data(s)
 
     forbidden = features.current().sample_forbidden(200, "rules")
