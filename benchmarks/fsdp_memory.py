@@ -9,10 +9,13 @@ float32. A probe (PROBE) wraps the project's own `before_optimizer_step` and `fi
 (nothing else of the generated code changes) and counts, on each rank, the bytes of what the
 rank holds of the parameters, their gradients (before the step) and the optimizer state (after
 it): under FSDP each is the rank's shard (the local part of each DTensor). It also reports the
-process's peak memory: ru_maxrss on the CPU, torch.cuda.max_memory_allocated on CUDA. What FSDP
-saves is the model state (parameters + gradients + AdamW's two moments): per rank about 1/N of
-DDP's; the peak also holds what both keep in full (activations, the Python and torch runtime,
-the parameters FSDP gathers for one block at a time, DDP's gradient buckets).
+memory in use at each optimizer step, the gradients all there ("in step": the resident size on
+the CPU, with glibc returning large blocks at once; torch.cuda.memory_allocated on CUDA), and
+the process's peak over the whole run ("peak": ru_maxrss; torch.cuda.max_memory_allocated),
+which includes the full model each rank builds before it is sharded and the checkpoint save.
+What FSDP saves is the model state (parameters + gradients + AdamW's two moments): per rank
+about 1/N of DDP's; the rest is what both keep in full (the Python and torch runtime, the data,
+activations, the parameters FSDP gathers for one block at a time, DDP's gradient buckets).
 
 Not a test: the numbers depend on the machine; only ratios (FSDP / DDP) are compared.
 """
@@ -43,12 +46,21 @@ def nbytes(tensors):
 
 
 before_optimizer_step, finish_step = train.before_optimizer_step, train.finish_step
+run_on_cuda = "--device" in sys.argv and sys.argv[sys.argv.index("--device") + 1] == "cuda"
+
+
+def resident() -> int:
+    if torch.cuda.is_available() and run_on_cuda:
+        return torch.cuda.memory_allocated()
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def counting_before_step(run, name, loss):
     params = [p for p in run.model.parameters()]
     held["params"] = nbytes(params)
     held["grads"] = nbytes([p.grad for p in params])
+    held["in step"] = max(held.get("in step", 0), resident())
     return before_optimizer_step(run, name, loss)
 
 
@@ -60,12 +72,12 @@ def counting_finish(run):
 
 train.before_optimizer_step, train.finish_step = counting_before_step, counting_finish
 train.main(sys.argv[1:])
-on_cuda = "--device" in sys.argv and sys.argv[sys.argv.index("--device") + 1] == "cuda"
-if on_cuda and torch.cuda.is_available():
+if run_on_cuda and torch.cuda.is_available():
     held["peak"] = torch.cuda.max_memory_allocated()
 else:
     held["peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print("HELD " + json.dumps({{"rank": int(os.environ["RANK"]), **held}}), flush=True)
+with open(f"held_{{os.environ['RANK']}}.json", "w") as f:  # not stdout: the ranks' lines mix
+    json.dump({{"rank": int(os.environ["RANK"]), **held}}, f)
 """
 
 
@@ -83,14 +95,18 @@ def train(project: Path, strategy: str, args: argparse.Namespace) -> list[dict]:
     shape = ["--block-size", "128", "--batch-size", "8", "--name", strategy]
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     env = {**os.environ, "PYTHONPATH": str(project / "src"), "OMP_NUM_THREADS": "1"}
+    # Large blocks straight from and back to the OS: the resident size follows what is live.
+    env.update(MALLOC_MMAP_THRESHOLD_="131072", MALLOC_TRIM_THRESHOLD_="131072")
     launch += [f"--nproc_per_node={args.nproc}", str(project / "probe.py")]
     command = [*launch, *run, *width, *quiet, *shape]
     out = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"{strategy} run failed:\n{out.stderr[-3000:]}")
-    lines = [line for line in out.stdout.splitlines() if line.startswith("HELD ")]
-    counts = [json.loads(line.removeprefix("HELD ")) for line in lines]
-    return sorted(counts, key=lambda counted: counted["rank"])
+    files = [project / f"held_{rank}.json" for rank in range(args.nproc)]
+    counts = [json.loads(file.read_text()) for file in files]
+    for file in files:
+        file.unlink()
+    return counts
 
 
 def main() -> None:
@@ -111,7 +127,7 @@ def main() -> None:
     print("| rank | what | DDP (MiB) | FSDP (MiB) | FSDP / DDP |")
     print("| --- | --- | ---: | ---: | ---: |")
     for ddp, fsdp in zip(results["ddp"], results["fsdp"], strict=True):
-        rows = [*(("params", "grads", "optimizer")), "model state", "peak"]
+        rows = ["params", "grads", "optimizer", "model state", "in step", "peak"]
         for what in rows:
             keys = ("params", "grads", "optimizer") if what == "model state" else (what,)
             a, b = (sum(r[k] for k in keys) for r in (ddp, fsdp))
