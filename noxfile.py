@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nox
@@ -126,18 +127,21 @@ def matrix(session: nox.Session) -> None:
     )
     root = Path(tempfile.mkdtemp(prefix="scaffold-matrix-"))
     start = time.perf_counter()
-    # Features add lines to the loop, they do not rewrite it: each entry on its own. (Rendered
-    # in this process: nox's logging would print every command copier's plumbum runs.)
+    # (Rendered in this process: nox's logging would print every command copier's plumbum runs.)
     logging.getLogger("plumbum").setLevel(logging.WARNING)
-    changes = matrix.loop_changes(root / "loop")
+    wrong = matrix.check_refused(refused, root)
+    for line in wrong:
+        session.warn(f"not refused cleanly: {line}")
+    # Features add lines to the loop, they do not rewrite it: each entry on its own, rendered
+    # beside the projects' tests (the first thing the pool does, so no core waits for it).
+    with ThreadPoolExecutor(1) as beside:
+        rendering = beside.submit(matrix.loop_changes, root / "loop")
+        outcomes = matrix.run(combos, jobs, log=session.log, root=root)
+        changes = rendering.result()
     rewrites = [change for change in changes if not change.ok]
     for change in changes:
         flag = "" if change.ok else "  <- too many rewritten lines, or training_step changed"
         session.log(f"train.py with {change.entry}: +{change.added} ~{change.changed}{flag}")
-    wrong = matrix.check_refused(refused, root)
-    for line in wrong:
-        session.warn(f"not refused cleanly: {line}")
-    outcomes = matrix.run(combos, jobs, log=session.log, root=root)
     minutes = (time.perf_counter() - start) / 60
     failed = [o for o in outcomes if not o.ok]
     summary = (
