@@ -172,16 +172,29 @@ def slurm(session: nox.Session) -> None:
     and apt (Debian's slurm-wlm); skips where they are missing. ~3 minutes."""
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         session.skip("needs root and apt-get to install and start SLURM")
+    # The install step (also what `nox -s slurm --install-only` does): the packages, and the
+    # cluster started, unless it is already up (bash tests/slurm/cluster.sh restarts it).
     if not shutil.which("sbatch"):
         env = {"DEBIAN_FRONTEND": "noninteractive"}
         install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *SLURM_PACKAGES]
         if subprocess.run(install, env={**os.environ, **env}).returncode != 0:  # stale lists
-            session.run("apt-get", "update", "-q", env=env, external=True)
-            session.run(*install, env=env, external=True)
-    session.run("bash", os.fspath(ROOT / "tests" / "slurm" / "cluster.sh"), external=True)
+            session.run_install("apt-get", "update", "-q", env=env, external=True)
+            session.run_install(*install, env=env, external=True)
+    if not slurm_is_up():
+        session.run_install(
+            "bash", os.fspath(ROOT / "tests" / "slurm" / "cluster.sh"), external=True
+        )
     session.run(
         PYTHON, "-m", "pytest", "-m", "slurm", "tests/test_slurm_cluster.py", *session.posargs
     )
+
+
+def slurm_is_up() -> bool:
+    """Whether a SLURM cluster answers with an idle node."""
+    if not shutil.which("sinfo"):
+        return False
+    nodes = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=60)
+    return nodes.returncode == 0 and "idle" in nodes.stdout.split()
 
 
 # Unlike the other sessions this one builds its own env (.nox/tpu): the dev env's torch is not
@@ -281,3 +294,47 @@ def realdata(session: nox.Session) -> None:
     # The regression template on a real table (diabetes), against scikit-learn's RidgeCV.
     regression = os.fspath(ROOT / "benchmarks" / "realdata_regression.py")
     session.run(PYTHON, regression, "run", os.fspath(work / "regression"))
+
+
+# What `ci` installs into the environment it runs in (README.md, "Run the tests").
+DEV_INSTALL = ["torch==2.14.1", "torchvision==0.29.1", "-e", f"{ROOT}[dev]"]
+
+
+@nox.session(venv_backend="none")
+def ci(session: nox.Session) -> None:
+    """Everything CI runs (.ci/run), in an environment that has only nox: the dev install,
+    then lint, tests, slurm, tpu and matrix, ordered to keep 2 cores busy. SLURM and tpu's own
+    environment install while the dev install runs; slurm and tpu (mostly waiting on SLURM and
+    on XLA's compiler) run beside tests (about one core); the matrix (every core) starts when
+    they are done, beside the end of tests. Each session's output is printed when it ends, and
+    kept in ci-NAME.log."""
+    setup = start_nox("setup", "slurm", "tpu", "--install-only")
+    session.run(PYTHON, "-m", "pip", "install", *DEV_INSTALL)
+    if not finished(session, setup):
+        session.error("installing SLURM or the tpu session's environment failed (ci-setup.log)")
+    session.run(PYTHON, "-m", "nox", "-s", "lint")
+    tests = start_nox("tests", "tests")
+    beside = [start_nox("slurm", "slurm"), start_nox("tpu", "tpu", "--no-install")]
+    ok = [finished(session, job) for job in beside]
+    matrix = start_nox("matrix", "matrix")
+    ok += [finished(session, tests), finished(session, matrix)]
+    if not all(ok):
+        session.error("failed: see the sessions above")
+
+
+def start_nox(name: str, *args: str) -> tuple[str, subprocess.Popen, float]:
+    """`nox -s ...` in the background, its output in ci-NAME.log."""
+    with open(ROOT / f"ci-{name}.log", "w") as log:
+        command = [PYTHON, "-m", "nox", "-s", *args]
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    return name, process, time.perf_counter()
+
+
+def finished(session: nox.Session, job: tuple[str, subprocess.Popen, float]) -> bool:
+    """Wait for a start_nox job; print its output and how long it took."""
+    name, process, start = job
+    code = process.wait()
+    print((ROOT / f"ci-{name}.log").read_text(), flush=True)
+    minutes = (time.perf_counter() - start) / 60
+    session.log(f"ci: {name} {'passed' if code == 0 else 'FAILED'} in {minutes:.1f} min")
+    return code == 0
