@@ -205,7 +205,8 @@ def tpu(session: nox.Session) -> None:
     session.install(*TPU_REQUIREMENTS, "-e", str(ROOT))
     dest = Path(tempfile.mkdtemp(prefix="scaffold-tpu-")) / "tpudemo"
     new = ["python", "-m", "torch_scaffold", "new", "tpudemo", "--yes", "--dest", str(dest)]
-    session.run(*new, "--tpu", "--amp", "bf16", "--no-github-ci")
+    if session.run(*new, "--tpu", "--amp", "bf16", "--no-github-ci") is None:
+        return  # --install-only: nox ran nothing, only the environment was wanted
     session.chdir(dest)
     # PJRT_DEVICE=CPU: XLA compiles and runs on the host CPU, so the torch_xla path (lazy
     # tensors, graph cuts, device loader, saving XLA tensors, the torch_xla.launch of `python -m

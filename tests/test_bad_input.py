@@ -13,7 +13,7 @@ from torch_scaffold import cli, features, render
 from torch_scaffold.errors import ConflictingFeatures, FeaturePresent, UnknownFeature
 
 # Distributions whose module has another name.
-IMPORT_NAMES = {"scikit_learn": "sklearn", "pillow": "PIL"}
+IMPORT_NAMES = {"scikit_learn": "sklearn", "pillow": "PIL", "pyyaml": "yaml"}
 MONITORS = "val/loss, val/acc, val/ppl, val/bpb, val/mse, val/mae, val/r2, val/miou, "
 MONITORS += "val/d_loss, val/fd, val/coverage"
 

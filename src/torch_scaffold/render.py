@@ -205,7 +205,39 @@ def render(dst: Path, *, template: str, answers: Mapping[str, object]) -> None:
     # one is killed.
     with scratch.temp_dir(None, "scaffold-render-") as folder, scratch.tempdir(folder):
         _copy(copier, template_dir, dst, template, answers)
+    _write_base_config(Path(dst))
     _format(Path(dst), template)
+
+
+def _write_base_config(dst: Path) -> None:
+    """configs/base.yaml: every field of the rendered Config at its default, under its help,
+    as the project's own `--print-config` writes it (config.py imports only the standard
+    library and PyYAML, which copier brings): one source for the fields, config.py."""
+    import importlib.util
+
+    sources = list((dst / "src").glob("*/config.py")) if (dst / "src").is_dir() else []
+    if len(sources) != 1:  # a template without a Config (the tests' small ones)
+        return
+    source = sources[0]
+    package = source.parent.name
+    spec = importlib.util.spec_from_file_location(f"_scaffold_rendered_{package}_config", source)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses looks its module up while it builds Config
+    try:
+        spec.loader.exec_module(module)
+        text = module.config_yaml(module.Config())
+    finally:
+        del sys.modules[spec.name]
+    run = f"python -m {package}.train"
+    header = (
+        f"# Every field of Config (src/{package}/config.py) at its default, under its help.\n"
+        "# An experiment's file keeps only what it changes. Files merge in order, flags last:\n"
+        f"#   {run} --config configs/base.yaml --config configs/exp1.yaml --lr 3e-4\n"
+        f"# `{run} --print-config` prints the resolved config in this form, and each run\n"
+        "# writes it to its own config.yaml.\n\n"
+    )
+    (dst / "configs").mkdir(exist_ok=True)
+    (dst / "configs" / "base.yaml").write_text(header + text)
 
 
 def _copy(copier, template_dir: Path, dst: Path, template: str, answers: Mapping[str, object]):
