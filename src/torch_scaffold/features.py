@@ -530,7 +530,10 @@ CATALOGUE: tuple[Feature, ...] = (
         "logger",
         "CSV logger: logs/<name>/version_N/metrics.csv",
         default=True,
-        details="`logs/<name>/version_N/{hparams.yaml,metrics.csv}`",
+        details=(
+            "`logs/<name>/version_N/{hparams.yaml,metrics.csv}`; `python -m NAME.plot` draws "
+            "the curves (`plot.py`, matplotlib)"
+        ),
     ),
     Feature(
         "tensorboard",
