@@ -313,7 +313,7 @@ def ci(session: nox.Session) -> None:
     session.run(PYTHON, "-m", "pip", "install", *DEV_INSTALL)
     if not finished(session, setup):
         session.error("installing SLURM or the tpu session's environment failed (ci-setup.log)")
-    session.run(PYTHON, "-m", "nox", "-s", "lint")
+    lint(session)
     tests = start_nox("tests", "tests")
     beside = [start_nox("slurm", "slurm"), start_nox("tpu", "tpu", "--no-install")]
     ok = [finished(session, job) for job in beside]
