@@ -142,37 +142,39 @@ def test_every_catalogue_option_has_a_config_field_and_a_rule():
 
 
 @pytest.fixture(scope="module")
-def with_backbone(tmp_path_factory):
-    """The config module of a classifier project with backbone fine-tuning (for classifiers
-    only: every template's tests read its options from this one)."""
-    answers = {**features.everything(), "template": "classifier", "dataset": "synthetic"}
-    answers["backbone_finetuning"] = True
-    folder = tmp_path_factory.mktemp("rules") / "demo"
-    return load_config(render.create_project(folder, answers=answers, git=False))
+def extras(tmp_path_factory) -> dict:
+    """The config modules of classifier projects with backbone fine-tuning (classifiers only),
+    SWA, and pruning (these two conflict with --ema, which everything() takes, and with each
+    other): their options' rules are the same in every template, so every template's tests read
+    them from these."""
+    base = {**features.everything(), "template": "classifier", "dataset": "synthetic"}
+    changes = {
+        "WITH_BACKBONE": {"backbone_finetuning": True},
+        "WITH_SWA": {"ema": False, "swa": True},
+        "WITH_PRUNING": {"ema": False, "pruning": True},
+    }
+    return {
+        extra: load_config(
+            render.create_project(
+                tmp_path_factory.mktemp("rules") / "demo", answers={**base, **change}, git=False
+            )
+        )
+        for extra, change in changes.items()
+    }
 
 
 @pytest.fixture(scope="module", params=TEMPLATES)
-def config_module(request, tmp_path_factory, with_backbone):
+def config_module(request, tmp_path_factory, extras):
     """The config module of an all-features project of each template (its defaults: the
-    catalogue's)."""
+    catalogue's), with the classifier's extras."""
     answers = {**features.everything(), "template": request.param, "dataset": "synthetic"}
     project = render.create_project(
         tmp_path_factory.mktemp("rules") / "demo", answers=answers, git=False
     )
     module = load_config(project)
     module.TEMPLATE = request.param
-    # --swa and --pruning conflict with --ema, which everything() takes, and with each other:
-    # their options come from a second project, and a third.
-    module.WITH_BACKBONE = with_backbone
-    extras = [
-        ("WITH_SWA", {"ema": False, "swa": True}),
-        ("WITH_PRUNING", {"ema": False, "pruning": True}),
-    ]
-    for extra, changes in extras:
-        project = render.create_project(
-            tmp_path_factory.mktemp("rules") / "demo", answers={**answers, **changes}, git=False
-        )
-        setattr(module, extra, load_config(project))
+    for extra, extra_module in extras.items():
+        setattr(module, extra, extra_module)
     return module
 
 
