@@ -41,6 +41,8 @@ PROJECT_IMPORTS = frozenset(
 )
 # Names a generated package must not take: importing it would shadow what the project uses.
 RESERVED_NAMES = PROJECT_IMPORTS | {"test", "tests", "conftest", "scaffold", "torch_scaffold"}
+# ...nor the name of a test module that other tests import (test_distributed.launch_all).
+RESERVED_NAMES |= {"test_distributed", "test_fsdp", "test_timer"}
 # A longer name makes paths (src/NAME/..., the temporary folder) that file systems refuse.
 MAX_NAME_LENGTH = 100
 # Longest path and folder name accepted for --dest (Linux's PATH_MAX and NAME_MAX, less room
