@@ -114,10 +114,10 @@ def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     dst = tmp_path / "d"
     # template, data (a typo, asked again), amp, checkpoint, compile, gpus, slurm, the
-    # callbacks (one question; a typo, asked again), logger, fsdp, github-ci; not tpu (it
-    # conflicts with gpus)
+    # callbacks (one question; a typo, asked again), logger, fsdp, sweep, github-ci; not tpu
+    # (it conflicts with gpus)
     callbacks = "early-stoping\nema,swa\nearly-stopping, model-summary"
-    answers = f"\nmnsit\nmnist\nbf16\n\nn\ny\nn\n{callbacks}\ncsv,tensorboard\nn\nn\n"
+    answers = f"\nmnsit\nmnist\nbf16\n\nn\ny\nn\n{callbacks}\ncsv,tensorboard\nn\nn\nn\n"
     result = run("new", "demo", "--dest", str(dst), "--no-git", input=answers)
     assert result.exit_code == 0, result.output
     assert "did you mean 'mnist'?" in result.output  # the bad answer is asked again
@@ -154,6 +154,7 @@ def test_new_prompts_for_what_was_not_given(classifier, tmp_path, monkeypatch):
         "backbone_finetuning": False,
         "loggers": ["csv", "tensorboard"],
         "fsdp": False,
+        "sweep": False,
         "github_ci": False,
     }
 
@@ -305,8 +306,8 @@ def test_the_questionnaire_skips_what_gpus_no_rules_out(classifier, tmp_path, mo
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     dst = tmp_path / "d"
     # template, data, amp, checkpoint, compile, gpus=no (so no slurm question), tpu,
-    # the callbacks (one question), logger, github-ci
-    answers = "\n\n\n\n\nn\nn\n\n\n\n"
+    # the callbacks (one question), logger, sweep, github-ci
+    answers = "\n\n\n\n\nn\nn\n\n\n\n\n"
     result = run("new", "demo", "--dest", str(dst), "--no-git", input=answers)
     assert result.exit_code == 0, result.output
     assert "gpus:" in result.output and "tpu:" in result.output
@@ -318,7 +319,7 @@ def test_the_questionnaire_follows_flags_given(classifier, tmp_path, monkeypatch
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     dst = tmp_path / "d"
     # --slurm needs gpus and checkpoint: neither is asked, nor tpu (it conflicts with gpus).
-    result = run("new", "demo", "--dest", str(dst), "--no-git", "--slurm", input="\n" * 8)
+    result = run("new", "demo", "--dest", str(dst), "--no-git", "--slurm", input="\n" * 9)
     assert result.exit_code == 0, result.output
     for question in ("checkpoint:", "gpus:", "tpu:", "slurm:"):
         assert question not in result.output

@@ -35,6 +35,7 @@ DEFAULTS = {
     "batch_size_finder": False,
     "loggers": ["csv"],
     "fsdp": False,
+    "sweep": False,
     "github_ci": True,
     "checkpoint_monitor": "val/loss",
     "checkpoint_mode": "min",
@@ -121,6 +122,7 @@ def test_options_are_derived_from_the_catalogue():
         ("--backbone-finetuning", "backbone_finetuning", "BoolOption"),
         ("--logger", "loggers", "MultiOption"),
         ("--fsdp", "fsdp", "BoolOption"),
+        ("--sweep", "sweep", "BoolOption"),
         ("--github-ci", "github_ci", "BoolOption"),
     ]
     assert features.options()[0].choices == TEMPLATES
@@ -152,7 +154,7 @@ def test_resolve_unknown_key_suggests_the_closest():
         "template, dataset, amp, checkpoint, compile, gpus, slurm, tpu, early_stopping, "
         "ema, swa, pruning, model_summary, throughput, timer, device_stats, profiler, "
         "batch_size_finder, exception_checkpoint, grad_norm, spike_detection, "
-        "accumulation_schedule, lr_finder, backbone_finetuning, loggers, fsdp, github_ci"
+        "accumulation_schedule, lr_finder, backbone_finetuning, loggers, fsdp, sweep, github_ci"
     )
 
 

@@ -571,11 +571,28 @@ CATALOGUE: tuple[Feature, ...] = (
         "global norm of the sharded gradients; accumulation without reduce-scatter on "
         "micro-steps; checkpoints are folders of each rank's shards (DCP), written beside and "
         "renamed, `last` plus top-k, exact resume, saved by N processes and read by M; "
-        "`python -m NAME.export` writes one plain `state_dict` file (`fsdp.py`)",
+        "`python -m NAME.export --format state_dict` gathers the shards into one plain "
+        "`state_dict` file (`fsdp.py`)",
         # Rank 0 logs whatever the strategy; a SLURM stop saves through save_checkpoint, which
         # every rank runs (test_fsdp.py's killed run resumes from it).
         unpaired=("logger", "github_ci", "slurm"),
         cost=0.3,  # its tests launch torchrun, as gpus'
+    ),
+    Feature(
+        "sweep",
+        "feature",
+        "hyperparameter sweeps with Optuna: python -m NAME.sweep over the fields and ranges of "
+        "configs/sweep.yaml; pruning, resumable, the best trial's config for --config",
+        details="`python -m NAME.sweep --trials 20 --storage sqlite:///sweeps.db`: an Optuna "
+        "study (TPE) over the Config fields of `configs/sweep.yaml`, each trial a normal run "
+        "(`STUDY-trial-N`) that reports its validation metric at each validation, where "
+        "Optuna's median (or Hyperband) pruner may stop it; killed, the same command runs the "
+        "interrupted trial again (its run resumes) and continues the study; the best trial's "
+        "config goes to `configs/STUDY-best.yaml` for `--config`; with `--gpus`, "
+        "`--nproc-per-node N` makes each trial a torchrun job (`sweep.py`)",
+        # What it touches in the loop is validation's verdict (with early stopping, divergence
+        # and DDP's broadcast): loggers, CI, compile and mixed precision are beside it.
+        unpaired=("logger", "github_ci", "compile", "amp"),
     ),
     Feature(
         "github-ci",

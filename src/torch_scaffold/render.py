@@ -37,7 +37,7 @@ from torch_scaffold.errors import (
 PROJECT_IMPORTS = frozenset(
     {"torch", "torchvision", "torch_xla", "numpy", "tqdm", "yaml", "tensorboard", "wandb"}
     | {"mlflow", "pytest", "ruff", "hatchling", "transformers", "tokenizers", "sklearn", "PIL"}
-    | {"psutil", "matplotlib"}
+    | {"psutil", "matplotlib", "onnx", "onnxscript", "onnxruntime", "optuna"}
 )
 # Names a generated package must not take: importing it would shadow what the project uses.
 RESERVED_NAMES = PROJECT_IMPORTS | {"test", "tests", "conftest", "scaffold", "torch_scaffold"}
