@@ -112,9 +112,6 @@ def matrix(session: nox.Session) -> None:
         combos = catalogue.sample(count, seed)  # the rotating slice
         refused = catalogue.sample_forbidden(50, seed)
         if mode == "ci":
-            # CI's slice has no --gpus: a drawn --gpus --slurm project alone took 7 of CI's
-            # minutes, and the pairwise projects have 8 --gpus ones (`-- slice N` draws any).
-            combos = [c for c in catalogue.sample(50, seed) if not c["gpus"]][:count]
             pairs = features.pairwise(first=features.everything())
             combos = pairs + [c for c in combos if c not in pairs]
     elif mode == "pairwise":
