@@ -92,6 +92,7 @@ CATALOGUE: tuple[Feature, ...] = (
         "Dice loss, pixel accuracy, IoU per class and `val/miou` from a confusion matrix (exact "
         "under DDP); `predict` writes a mask PNG per image",
         metrics=("val/loss", "val/acc", "val/miou"),
+        cost=0.5,  # a U-Net on images: its projects' tests took twice a classifier's in CI
     ),
     Feature(
         "gan",
@@ -237,8 +238,9 @@ CATALOGUE: tuple[Feature, ...] = (
         # else the project has: every callback's own tests resume exactly from last.pt. The
         # matrix need not pair it with the template, amp, compile, loggers or callbacks: its
         # pairs with --gpus, --checkpoint and --tpu remain, and the all-features project runs
-        # it with every callback at once.
-        unpaired=("template", "amp", "compile", "logger", "github_ci", "callback"),
+        # it with every callback at once. Nor with --sweep: a trial is a normal run, which
+        # resumes from last.pt as any other (test_sweep.py kills one).
+        unpaired=("template", "amp", "compile", "logger", "github_ci", "callback", "sweep"),
         cost=0.1,  # more torchrun launches, on top of gpus'
     ),
     Feature(
@@ -576,7 +578,7 @@ CATALOGUE: tuple[Feature, ...] = (
         # Rank 0 logs whatever the strategy; a SLURM stop saves through save_checkpoint, which
         # every rank runs (test_fsdp.py's killed run resumes from it).
         unpaired=("logger", "github_ci", "slurm"),
-        cost=0.3,  # its tests launch torchrun, as gpus'
+        cost=0.1,  # its tests launch torchrun, as gpus' (whose cost it is on top of)
     ),
     Feature(
         "sweep",
