@@ -98,10 +98,10 @@ def matrix(session: nox.Session) -> None:
         at = args.index("--jobs")
         jobs = int(args[at + 1])
         del args[at : at + 2]
-    beside: list[int] = []  # `ci`'s sessions still running: a core each, less for the matrix
+    others: list[int] = []  # `ci`'s sessions beside it: a core each while they run
     if "--beside" in args:
         at = args.index("--beside")
-        beside = [int(pid) for pid in args[at + 1].split(",")]
+        others = [int(pid) for pid in args[at + 1].split(",")]
         del args[at : at + 2]
     mode = args[0] if args else "ci"
     catalogue = features.current()
@@ -147,7 +147,7 @@ def matrix(session: nox.Session) -> None:
     with ThreadPoolExecutor(1) as beside:
         rendering = beside.submit(matrix.loop_changes, root / "loop")
         outcomes = matrix.run(
-            combos, jobs, log=session.log, root=root, busy=lambda: sum(map(running, beside))
+            combos, jobs, log=session.log, root=root, busy=lambda: sum(map(running, others))
         )
         changes = rendering.result()
     rewrites = [change for change in changes if not change.ok]
