@@ -98,11 +98,6 @@ def matrix(session: nox.Session) -> None:
         at = args.index("--jobs")
         jobs = int(args[at + 1])
         del args[at : at + 2]
-    others: list[int] = []  # `ci`'s sessions beside it: a core each while they run
-    if "--beside" in args:
-        at = args.index("--beside")
-        others = [int(pid) for pid in args[at + 1].split(",")]
-        del args[at : at + 2]
     mode = args[0] if args else "ci"
     catalogue = features.current()
     selections, valid = catalogue.count()
@@ -146,9 +141,7 @@ def matrix(session: nox.Session) -> None:
     # beside the projects' tests (the first thing the pool does, so no core waits for it).
     with ThreadPoolExecutor(1) as beside:
         rendering = beside.submit(matrix.loop_changes, root / "loop")
-        outcomes = matrix.run(
-            combos, jobs, log=session.log, root=root, busy=lambda: sum(map(running, others))
-        )
+        outcomes = matrix.run(combos, jobs, log=session.log, root=root)
         changes = rendering.result()
     rewrites = [change for change in changes if not change.ok]
     for change in changes:
@@ -165,19 +158,6 @@ def matrix(session: nox.Session) -> None:
     if failed or wrong or rewrites:
         session.error(summary)
     session.log(summary)
-
-
-def running(pid: int) -> bool:
-    """Whether process pid is still running (a finished one that ci has not yet waited for is
-    a zombie: /proc says so)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:  # gone, or no /proc
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True
 
 
 # torch_xla is built against one torch release: 2.9.0 needs exactly torch 2.9.0 (any other gives
@@ -330,14 +310,13 @@ DEV_INSTALL = ["torch==2.14.1", "torchvision==0.29.1", "-e", f"{ROOT}[dev]"]
 @nox.session(venv_backend="none")
 def ci(session: nox.Session) -> None:
     """Everything CI runs (.ci/run), in an environment that has only nox: the dev install,
-    then lint, tests, slurm, tpu and matrix, keeping 2 cores busy and no more. SLURM and tpu's
-    own environment install while the dev install runs; then everything starts at once, but
-    the matrix runs projects only on the cores that tests and tpu (a core each) leave: none,
-    then one when tpu ends, both when tests ends. slurm mostly waits on SLURM and is not
-    counted. (Measured: with the matrix's 2 projects started beside tests and slurm, CI took
-    25 % more CPU time, 5,504 s, and 48 minutes; the extra processes slow each other down.)
-    Each session's output is printed when it ends, with its CPU time, and kept in
-    ci-NAME.log."""
+    then lint, tests, slurm, tpu and matrix, ordered to keep 2 cores busy and no more. SLURM and
+    tpu's own environment install while the dev install runs; slurm and tpu (mostly waiting on
+    SLURM and on XLA's compiler) run beside tests (about one core); the matrix (every core)
+    starts when they are done, beside the end of tests. Each session's output is printed when
+    it ends, with its CPU time, and kept in ci-NAME.log. (Measured, 2026-12-01: starting the
+    matrix beside tests and slurm instead, the processes slowed each other down: 25 % more
+    CPU time, 48 minutes; letting it use only the cores tests and tpu left did not help.)"""
     setup = start_nox("setup", "slurm", "tpu", "--install-only")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     session.run(PYTHON, "-m", "pip", "install", "--no-compile", *DEV_INSTALL)
@@ -347,11 +326,11 @@ def ci(session: nox.Session) -> None:
     if not finished(session, setup):
         session.error("installing SLURM or the tpu session's environment failed (ci-setup.log)")
     lint(session)
-    tests, slurm = start_nox("tests", "tests"), start_nox("slurm", "slurm")
-    tpu = start_nox("tpu", "tpu", "--no-install")
-    # The matrix takes the cores that tests and tpu leave: none, then one, then both.
-    matrix = start_nox("matrix", "matrix", "--", "--beside", f"{tests[1].pid},{tpu[1].pid}")
-    ok = [finished(session, job) for job in (tpu, slurm, tests, matrix)]
+    tests = start_nox("tests", "tests")
+    beside = [start_nox("slurm", "slurm"), start_nox("tpu", "tpu", "--no-install")]
+    ok = [finished(session, job) for job in beside]
+    matrix = start_nox("matrix", "matrix")
+    ok += [finished(session, tests), finished(session, matrix)]
     if not all(ok):
         session.error("failed: see the sessions above")
 

@@ -1,8 +1,5 @@
 """The test matrix's own parts: flags for a combination, refusals, the rotating slice."""
 
-import threading
-import time
-
 import pytest
 import yaml
 from test_features import KINDS, TINY
@@ -117,33 +114,3 @@ def test_the_heaviest_projects_are_checked_first():
     everything, defaults = features.everything(), features.defaults()
     assert matrix.cost(everything) > matrix.cost(defaults)
     assert matrix.cost({**defaults, "gpus": True}) > matrix.cost({**defaults, "compile": True})
-
-
-def test_projects_run_only_on_the_cores_that_other_work_leaves(monkeypatch, tmp_path):
-    """ci's sessions beside the matrix hold a core each: the matrix waits for them (measured:
-    oversubscribed, the same work took a quarter more CPU time)."""
-    now, most, lock = {"running": 0}, [], threading.Lock()
-    others = iter([2] * 3 + [1] * 12)  # busy(): both cores taken, then one, then none
-
-    def check(index, answers, root, threads):
-        with lock:
-            now["running"] += 1
-            most.append((now["running"], busy_now[0]))
-        time.sleep(0.05)
-        with lock:
-            now["running"] -= 1
-        return matrix.Outcome(index, [], True, 0.05, "")
-
-    busy_now = [2]
-
-    def busy():
-        busy_now[0] = next(others, 0)
-        return busy_now[0]
-
-    monkeypatch.setattr(matrix, "check_project", check)
-    monkeypatch.setattr(matrix, "POLL", 0.01)
-    combos = [features.defaults()] * 6
-    outcomes = matrix.run(combos, 2, log=lambda line: None, root=tmp_path, busy=busy)
-    assert [o.index for o in outcomes] == list(range(6)) and all(o.ok for o in outcomes)
-    assert all(running <= 2 - taken for running, taken in most)
-    assert max(running for running, _ in most) == 2  # both cores once the others are done

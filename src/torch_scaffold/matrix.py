@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,42 +113,30 @@ def cost(answers: Mapping[str, object]) -> int:
     )
 
 
-POLL = 5.0  # seconds between two looks at busy() while no project finishes
-
-
 def run(
     combos: list[dict[str, object]],
     jobs: int,
     log: Callable[[str], None] = print,
     root: Path | None = None,
-    busy: Callable[[], int] = lambda: 0,
 ) -> list[Outcome]:
-    """Check every combination, jobs at a time less ``busy()`` (the cores that other work
-    holds, asked again as projects finish and every few seconds); log each as it finishes."""
+    """Check every combination, jobs at a time; log each as it finishes."""
     root = root or Path(tempfile.mkdtemp(prefix="scaffold-matrix-"))
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    outcomes: list[Outcome] = []
+    done = 0
+    outcomes = []
     # The longest first, so that the last ones to finish are short and no core waits idle.
     order = sorted(range(len(combos)), key=lambda i: -cost(combos[i]))
-    running: set[Future] = set()
     with ThreadPoolExecutor(jobs) as pool:
-        while order or running:
-            while order and len(running) < jobs - busy():
-                index = order.pop(0)
-                running.add(pool.submit(check_project, index, combos[index], root, threads))
-            if not running:  # every core is taken by the other work: ask again soon
-                time.sleep(POLL)
-                continue
-            finished, running = wait(running, timeout=POLL, return_when=FIRST_COMPLETED)
-            for future in finished:
-                outcome = future.result()
-                outcomes.append(outcome)
-                status = "ok" if outcome.ok else "FAILED"
-                flags = " ".join(outcome.args)
-                count = f"[{len(outcomes)}/{len(combos)}]"
-                log(f"{count} {status} in {outcome.seconds:.0f} s: scaffold new {flags}")
-                if not outcome.ok:
-                    log(outcome.log)
+        futures = [pool.submit(check_project, i, combos[i], root, threads) for i in order]
+        for future in as_completed(futures):
+            outcome = future.result()
+            done += 1
+            status = "ok" if outcome.ok else "FAILED"
+            flags = " ".join(outcome.args)
+            log(f"[{done}/{len(combos)}] {status} in {outcome.seconds:.0f} s: scaffold new {flags}")
+            if not outcome.ok:
+                log(outcome.log)
+            outcomes.append(outcome)
     return sorted(outcomes, key=lambda outcome: outcome.index)
 
 
