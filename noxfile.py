@@ -207,8 +207,7 @@ def slurm_is_up() -> bool:
 @nox.session(venv_backend="venv", reuse_venv=True)
 def tpu(session: nox.Session) -> None:
     """Render a --tpu project; run its tests and a short training on XLA's CPU backend."""
-    # --no-compile: byte-compiling all 7 GB took ~40 s of CPU; what runs compiles as it imports.
-    session.install("--no-compile", *TPU_REQUIREMENTS, "-e", str(ROOT))
+    session.install(*TPU_REQUIREMENTS, "-e", str(ROOT))
     dest = Path(tempfile.mkdtemp(prefix="scaffold-tpu-")) / "tpudemo"
     new = ["python", "-m", "torch_scaffold", "new", "tpudemo", "--yes", "--dest", str(dest)]
     if session.run(*new, "--tpu", "--amp", "bf16", "--no-github-ci") is None:
@@ -314,12 +313,12 @@ def ci(session: nox.Session) -> None:
     tpu's own environment install while the dev install runs; slurm and tpu (mostly waiting on
     SLURM and on XLA's compiler) run beside tests (about one core); the matrix (every core)
     starts when they are done, beside the end of tests. Each session's output is printed when
-    it ends, with its CPU time, and kept in ci-NAME.log. (Measured, 2026-12-01: starting the
-    matrix beside tests and slurm instead, the processes slowed each other down: 25 % more
-    CPU time, 48 minutes; letting it use only the cores tests and tpu left did not help.)"""
+    it ends, with its CPU time, and kept in ci-NAME.log."""
     setup = start_nox("setup", "slurm", "tpu", "--install-only")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    session.run(PYTHON, "-m", "pip", "install", "--no-compile", *DEV_INSTALL)
+    # pip's byte-compiling is needed: this machine sets PYTHONDONTWRITEBYTECODE=1, so without
+    # pip's .pyc files every process compiles torch from source (tried: tpu 8 minutes, not 3).
+    session.run(PYTHON, "-m", "pip", "install", *DEV_INSTALL)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     session.log(f"ci: the dev install took {cpu / 60:.1f} CPU-min")
