@@ -109,10 +109,12 @@ def matrix(session: nox.Session) -> None:
     elif mode in ("slice", "ci"):
         count = int(args[1]) if len(args) > 1 else (4 if mode == "slice" else 1)
         seed = commit_seed(session)
-        session.log(f"slice seed {seed}: MATRIX_SEED={seed} nox -s matrix -- slice {count}")
-        combos = catalogue.sample(count, seed)  # the rotating slice
+        rerun = "" if mode == "ci" else f" -- slice {count}"
+        session.log(f"slice seed {seed}: MATRIX_SEED={seed} nox -s matrix{rerun}")
         refused = catalogue.sample_forbidden(50, seed)
-        if mode == "ci":
+        if mode == "slice":
+            combos = catalogue.sample(count, seed)  # the rotating slice
+        else:
             # CI's slice has no --gpus: drawn from the whole product, a --gpus --slurm project
             # took 10 of CI's minutes (2026-12-01), and 8 pairwise projects are --gpus ones
             # (`-- slice N` draws from all of it).
@@ -315,13 +317,12 @@ def ci(session: nox.Session) -> None:
     starts when they are done, beside the end of tests. Each session's output is printed when
     it ends, with its CPU time, and kept in ci-NAME.log."""
     setup = start_nox("setup", "slurm", "tpu", "--install-only")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = cpu_minutes(resource.getrusage(resource.RUSAGE_CHILDREN))
     # pip's byte-compiling is needed: this machine sets PYTHONDONTWRITEBYTECODE=1, so without
     # pip's .pyc files every process compiles torch from source (tried: tpu 8 minutes, not 3).
     session.run(PYTHON, "-m", "pip", "install", *DEV_INSTALL)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    session.log(f"ci: the dev install took {cpu / 60:.1f} CPU-min")
+    cpu = cpu_minutes(resource.getrusage(resource.RUSAGE_CHILDREN)) - before
+    session.log(f"ci: the dev install took {cpu:.1f} CPU-min")
     if not finished(session, setup):
         session.error("installing SLURM or the tpu session's environment failed (ci-setup.log)")
     lint(session)
@@ -349,7 +350,11 @@ def finished(session: nox.Session, job: tuple[str, subprocess.Popen, float]) -> 
     _, status, usage = os.wait4(process.pid, 0)
     code = process.returncode = os.waitstatus_to_exitcode(status)
     print((ROOT / f"ci-{name}.log").read_text(), flush=True)
-    minutes, cpu = (time.perf_counter() - start) / 60, (usage.ru_utime + usage.ru_stime) / 60
-    verdict = "passed" if code == 0 else "FAILED"
-    session.log(f"ci: {name} {verdict} in {minutes:.1f} min ({cpu:.1f} CPU-min)")
+    minutes, verdict = (time.perf_counter() - start) / 60, "passed" if code == 0 else "FAILED"
+    session.log(f"ci: {name} {verdict} in {minutes:.1f} min ({cpu_minutes(usage):.1f} CPU-min)")
     return code == 0
+
+
+def cpu_minutes(usage: resource.struct_rusage) -> float:
+    """User plus system CPU time, in minutes."""
+    return (usage.ru_utime + usage.ru_stime) / 60
