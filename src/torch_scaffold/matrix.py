@@ -76,6 +76,11 @@ class Outcome:
     log: str
 
 
+# Stop at the first failure; captured logs from INFO up (torch's checkpoint code logs every save
+# at DEBUG, which once buried a failure's own message out of the log's tail).
+PYTEST_ARGS = ["-q", "-x", "-p", "no:cacheprovider", "-o", "log_level=INFO"]
+
+
 def check_project(index: int, answers: Mapping[str, object], root: Path, threads: int) -> Outcome:
     """Generate one project with `scaffold new` and run its tests in it."""
     start = time.perf_counter()
@@ -90,7 +95,7 @@ def check_project(index: int, answers: Mapping[str, object], root: Path, threads
     # Each project's processes share the cores with the other projects running at once.
     env = {**os.environ, "PYTHONPATH": str(project / "src"), "OMP_NUM_THREADS": str(threads)}
     tests = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", *PYTEST_ARGS],
         cwd=project,
         env=env,
         capture_output=True,
@@ -98,7 +103,7 @@ def check_project(index: int, answers: Mapping[str, object], root: Path, threads
         timeout=1800,
     )
     return Outcome(
-        index, args, tests.returncode == 0, time.perf_counter() - start, tests.stdout[-4000:]
+        index, args, tests.returncode == 0, time.perf_counter() - start, tests.stdout[-8000:]
     )
 
 
